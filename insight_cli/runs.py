@@ -1,0 +1,165 @@
+"""Run identity and the run-directory contract (DESIGN.md §4).
+
+``results/<sweep>/<run_id>/`` where run_id is a short hash of the resolved config without the keys that say
+*where* or *how* a run is launched or tracked (launcher, tracking, paths): the same experiment always maps to the
+same directory, so a requeued or resubmitted job finds its checkpoints. Every writer here is the one the trainer
+uses, and the report reads what it writes.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import socket
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+# Keys that do not change what is computed, hence not part of the run identity.
+IDENTITY_EXCLUDED = ("launcher", "tracking", "paths", "sweep")
+RUN_ID_LENGTH = 12
+STATES = ("pending", "running", "done", "failed", "preempted")
+
+
+def _plain(cfg: Any) -> Any:
+    """A resolved OmegaConf config (or plain mapping) as JSON-able Python containers."""
+    try:
+        from omegaconf import DictConfig, ListConfig, OmegaConf
+
+        if isinstance(cfg, DictConfig | ListConfig):
+            return OmegaConf.to_container(cfg, resolve=True)
+    except ImportError:  # pragma: no cover - omegaconf is a dependency
+        pass
+    return cfg
+
+
+def run_id(cfg: Any) -> str:
+    """Short stable hash of the resolved config minus launcher/tracking/paths/sweep keys."""
+    plain = {k: v for k, v in _plain(cfg).items() if k not in IDENTITY_EXCLUDED}
+    blob = json.dumps(plain, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:RUN_ID_LENGTH]
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write via a temporary file and os.replace, so readers never see a half-written file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def read_jsonl(path: Path) -> Iterator[dict]:
+    """Yield records; a truncated last line (a job killed mid-write) is skipped, not an error."""
+    if not path.exists():
+        return
+    with path.open() as fh:
+        for line in fh:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                continue
+
+
+class RunDir:
+    """One run's directory and its files. Construct with the directory; nothing is written until asked."""
+
+    JSONL_FILES = ("metrics.jsonl", "eval.jsonl", "selection.jsonl")
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    @classmethod
+    def for_config(cls, cfg: Any, results_dir: str | os.PathLike, sweep: str = "adhoc") -> RunDir:
+        return cls(Path(results_dir) / sweep / run_id(cfg))
+
+    # ---------------------------------------------------------------- paths
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def submitit_dir(self) -> Path:
+        return self.path / "submitit"
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    # ---------------------------------------------------------------- writers
+    def create(self) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+
+    def write_config(self, cfg: Any) -> None:
+        from omegaconf import OmegaConf
+
+        self.create()
+        atomic_write_text(self.file("config.yaml"), OmegaConf.to_yaml(OmegaConf.create(_plain(cfg))))
+
+    def write_meta(self, meta: Mapping[str, Any]) -> None:
+        self.create()
+        atomic_write_text(self.file("meta.json"), json.dumps(meta, indent=2, sort_keys=True, default=str))
+
+    def read_meta(self) -> dict:
+        path = self.file("meta.json")
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def record_attempt(self, job_id: str | None, **extra: Any) -> None:
+        """Append one attempt (job id, host, time) to meta.json's ``attempts`` list."""
+        meta = self.read_meta()
+        meta.setdefault("attempts", []).append(
+            {"job_id": job_id, "host": socket.gethostname(), "started_at": now_iso(), **extra}
+        )
+        self.write_meta(meta)
+
+    def set_status(self, state: str, step: int, error: str | None = None, **extra: Any) -> None:
+        if state not in STATES:
+            raise ValueError(f"unknown run state {state!r}; expected one of {STATES}")
+        self.create()
+        record = {"state": state, "step": int(step), "updated_at": now_iso(), "error": error, **extra}
+        atomic_write_text(self.file("status.json"), json.dumps(record, indent=2))
+
+    def read_status(self) -> dict:
+        path = self.file("status.json")
+        if not path.exists():
+            return {}
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError:
+            return {}
+
+    def append(self, name: str, record: Mapping[str, Any]) -> None:
+        """Append one JSON line to metrics/eval/selection.jsonl and flush it to disk."""
+        if name not in self.JSONL_FILES:
+            raise ValueError(f"{name} is not a run-directory JSONL file ({self.JSONL_FILES})")
+        self.create()
+        with self.file(name).open("a") as fh:
+            fh.write(json.dumps(record, default=_json_default) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def read(self, name: str) -> list[dict]:
+        return list(read_jsonl(self.file(name)))
+
+    def truncate_after(self, step: int) -> None:
+        """Drop JSONL records with step > ``step`` (written after the checkpoint a resumed run restarts from),
+        so a resumed run leaves no duplicate step."""
+        for name in self.JSONL_FILES:
+            path = self.file(name)
+            if not path.exists():
+                continue
+            kept = [r for r in read_jsonl(path) if int(r.get("step", 0)) <= step]
+            atomic_write_text(path, "".join(json.dumps(r, default=_json_default) + "\n" for r in kept))
+
+
+def _json_default(obj: Any) -> Any:
+    """NumPy scalars and arrays in records become plain JSON numbers and lists."""
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
