@@ -53,6 +53,8 @@ def expand_alias(override: str) -> str:
     if not match:
         return override
     prefix, key, rest = match.group(1), match.group(2), match.group(3) or ""
+    if key in GROUPS and rest[1:] in group_options(key):
+        return override  # `pool=default` picks the group option; `pool=8` is the alias for pool.factor
     return f"{prefix}{ALIASES.get(key, key)}{rest}"
 
 

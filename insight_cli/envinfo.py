@@ -9,8 +9,19 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-PACKAGES = ("insight", "torch", "transformers", "trl", "accelerate", "datasets", "numpy", "hydra-core", "submitit",
-            "vllm", "math-verify")
+PACKAGES = (
+    "insight",
+    "torch",
+    "transformers",
+    "trl",
+    "accelerate",
+    "datasets",
+    "numpy",
+    "hydra-core",
+    "submitit",
+    "vllm",
+    "math-verify",
+)
 
 
 def package_versions() -> dict[str, str | None]:
@@ -27,10 +38,17 @@ def git_state(path: Path | None = None) -> dict[str, str | bool | None]:
     """SHA and dirty flag of the checkout the package runs from (None outside a git checkout)."""
     root = path or Path(__file__).resolve().parent.parent
     try:
-        sha = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=5, check=True).stdout.strip()
-        dirty = bool(subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                                    capture_output=True, text=True, timeout=5).stdout.strip())
+        sha = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        dirty = bool(
+            subprocess.run(
+                ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+            ).stdout.strip()
+        )
         return {"sha": sha, "dirty": dirty}
     except (OSError, subprocess.SubprocessError):
         return {"sha": None, "dirty": None}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import typer
 
 from insight_cli.cli import config_cmd, env_cmd, train_cmd
+from insight_cli.cli import report_cmd
 
 EPILOG = """\
 Examples:
@@ -36,6 +37,7 @@ app = typer.Typer(
 app.command("train", epilog=train_cmd.EPILOG, context_settings=train_cmd.CONTEXT)(train_cmd.train)
 app.add_typer(config_cmd.app, name="config")
 app.command("env", epilog=env_cmd.EPILOG)(env_cmd.env)
+app.command("report", epilog=report_cmd.EPILOG)(report_cmd.report)
 
 
 def main() -> None:

@@ -1,0 +1,110 @@
+"""Held-out evaluation: pass@1 as avg@n (n samples per problem at temperature T), per benchmark.
+
+Evaluation draws its randomness from its own seed inside ``torch.random.fork_rng``: the global RNG state is saved
+and restored around it, so evaluating every step or every 10 steps leaves the training trajectory unchanged.
+The same routine measures per-prompt success on the training pool for the ``prior: warmstart`` beliefs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+
+def sample_completions(
+    model,
+    tokenizer,
+    prompts: list[str],
+    n_samples: int,
+    temperature: float,
+    max_new_tokens: int,
+    batch_size: int,
+    seed: int,
+) -> list[list[str]]:
+    """n sampled completions per prompt (pure sampling: no top-k/top-p), without touching the global RNG."""
+    import torch
+
+    device = next(model.parameters()).device
+    flat = [p for p in prompts for _ in range(n_samples)]
+    texts: list[str] = []
+    was_training = model.training
+    model.eval()
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices), torch.no_grad():
+        torch.manual_seed(seed)
+        for start in range(0, len(flat), batch_size):
+            chunk = flat[start : start + batch_size]
+            enc = tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+            out = model.generate(
+                **enc,
+                do_sample=True,
+                temperature=temperature,
+                top_k=0,
+                top_p=1.0,
+                max_new_tokens=max_new_tokens,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+            texts.extend(tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True))
+    if was_training:
+        model.train()
+    return [texts[i * n_samples : (i + 1) * n_samples] for i in range(len(prompts))]
+
+
+def success_counts(
+    model,
+    tokenizer,
+    problems: list[dict],
+    score: Callable,
+    task_cfg: Any,
+    *,
+    n_samples: int,
+    temperature: float,
+    max_new_tokens: int,
+    batch_size: int,
+    seed: int,
+) -> np.ndarray:
+    """Correct completions (binary accuracy) out of n_samples for every problem."""
+    samples = sample_completions(
+        model, tokenizer, [p["prompt"] for p in problems], n_samples, temperature, max_new_tokens, batch_size, seed
+    )
+    return np.array(
+        [sum(score(c, p, task_cfg)[1] >= 1.0 for c in comps) for p, comps in zip(problems, samples, strict=True)]
+    )
+
+
+def evaluate_benchmarks(
+    model,
+    tokenizer,
+    benchmarks: dict[str, list[dict]],
+    score: Callable,
+    task_cfg: Any,
+    eval_cfg: Any,
+    max_new_tokens: int,
+    seed: int,
+) -> list[dict]:
+    """One record per benchmark: pass@1 (avg@n), n_samples, n_problems."""
+    records = []
+    for offset, (name, problems) in enumerate(sorted(benchmarks.items())):
+        counts = success_counts(
+            model,
+            tokenizer,
+            problems,
+            score,
+            task_cfg,
+            n_samples=int(eval_cfg.n_samples),
+            temperature=float(eval_cfg.temperature),
+            max_new_tokens=max_new_tokens,
+            batch_size=int(eval_cfg.batch_size),
+            seed=seed + offset,
+        )
+        records.append(
+            {
+                "benchmark": name,
+                "pass@1": float(np.mean(counts / int(eval_cfg.n_samples))),
+                "n_samples": int(eval_cfg.n_samples),
+                "n_problems": len(problems),
+            }
+        )
+    return records

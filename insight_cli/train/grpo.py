@@ -1,0 +1,192 @@
+"""GRPO with an online prompt selector: a ``GRPOTrainer`` subclass that chooses every generation batch.
+
+The paper's loop is select → roll out → update → select. The Trainer and accelerate prefetch dataloader batches,
+so a sampler-based selector would pick batch k+1 before batch k is scored. Here the dataloader only paces the
+loop: ``_generate_and_score_completions`` replaces its rows with the selector's choice at the moment of
+generation, and ``_calculate_rewards`` feeds the binary accuracies of the K rollouts back before it returns.
+
+Multi-process runs: the selector lives on rank 0; its choice is broadcast so every rank trains on the same global
+batch (M prompts × K rollouts, split into contiguous per-rank slices exactly as TRL's RepeatSampler would).
+Selectors with a ``filter_groups`` hook (DAPO Dynamic Sampling) get extra generation batches until M groups with
+mixed outcomes are kept; every generated completion is counted in ``rollouts``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from trl import GRPOTrainer
+
+from insight_cli.train.selection import PromptSelection
+
+
+class TaskReward:
+    """TRL reward function for one task: returns the shaped reward, remembers the binary accuracy per row."""
+
+    def __init__(self, score, problems: list[dict], task_cfg: Any, name: str):
+        self.score, self.problems, self.task_cfg = score, problems, task_cfg
+        self.__name__ = f"{name}_reward"  # TRL names reward columns after __name__
+        self.last_accuracy: list[float] = []
+
+    def __call__(self, prompts, completions, id, **kwargs) -> list[float]:  # noqa: A002 - TRL passes columns by name
+        rewards, self.last_accuracy = [], []
+        for completion, prompt_id in zip(completions, id, strict=True):
+            text = completion if isinstance(completion, str) else completion[-1]["content"]
+            reward, accuracy = self.score(text, self.problems[int(prompt_id)], self.task_cfg)
+            rewards.append(float(reward))
+            self.last_accuracy.append(float(accuracy))
+        return rewards
+
+
+class SelectorGRPOTrainer(GRPOTrainer):
+    """GRPOTrainer whose generation batches are chosen by ``selection`` (a :class:`PromptSelection`)."""
+
+    def __init__(
+        self,
+        *args,
+        selection: PromptSelection,
+        task_reward: TaskReward,
+        rows: list[dict],
+        elapsed: Callable[[], float],
+        **kwargs,
+    ):
+        """``rows``: the training pool as TRL rows ({"prompt", "id"}), indexed by prompt id. ``elapsed``: the run's
+        training seconds so far (kept across resumes in the checkpoint)."""
+        super().__init__(*args, reward_funcs=[task_reward], **kwargs)
+        self.selection = selection
+        self.task_reward = task_reward
+        self.rows = rows
+        self.elapsed = elapsed
+        self._batch_prompt_ids: np.ndarray = np.zeros(0, dtype=np.int64)
+
+    # ---------------------------------------------------------------- choosing the batch
+    def _broadcast_choice(self, m: int) -> np.ndarray:
+        """Rank 0 chooses; every rank receives the same ids."""
+        chosen = self.selection.choose(m) if self.accelerator.is_main_process else None
+        if self.accelerator.num_processes > 1:
+            from accelerate.utils import broadcast_object_list
+
+            box = [chosen.tolist() if chosen is not None else None]
+            broadcast_object_list(box, from_process=0)
+            chosen = np.asarray(box[0], dtype=np.int64)
+        return chosen
+
+    def _rows_for(self, prompt_ids: np.ndarray, local_size: int) -> list[dict]:
+        """This rank's slice of the global batch: each chosen prompt repeated K times, in choice order."""
+        k = self.num_generations
+        rank = self.accelerator.process_index
+        flat = np.repeat(prompt_ids, k)[rank * local_size : (rank + 1) * local_size]
+        return [self.rows[int(i)] for i in flat]
+
+    def _generate_and_score_completions(self, inputs: list[dict]) -> dict[str, Any]:
+        if not self.model.training:
+            return super()._generate_and_score_completions(inputs)
+        local_size = len(inputs)
+        groups = local_size * self.accelerator.num_processes // self.num_generations
+        if hasattr(self.selection.selector, "filter_groups"):
+            return self._generate_with_group_filter(local_size, groups)
+        self._batch_prompt_ids = self._broadcast_choice(groups)
+        return super()._generate_and_score_completions(self._rows_for(self._batch_prompt_ids, local_size))
+
+    def _generate_with_group_filter(self, local_size: int, groups: int) -> dict[str, Any]:
+        """DAPO dynamic sampling: generate batches until ``groups`` mixed-outcome groups are kept (or the cap)."""
+        if self.accelerator.num_processes > 1:
+            raise NotImplementedError("dynamic_sampling runs on one process; use a single-GPU preset")
+        selector = self.selection.selector
+        cap = int(selector.cfg.get("max_gen_batches", 10))
+        kept: list[dict[str, Any]] = []
+        kept_groups = 0
+        last_batch: dict[str, Any] | None = None
+        for _ in range(cap):
+            self._batch_prompt_ids = self._broadcast_choice(groups)
+            batch = super()._generate_and_score_completions(self._rows_for(self._batch_prompt_ids, local_size))
+            keep = selector.filter_groups(self._batch_prompt_ids, *self._last_outcomes)
+            last_batch = batch
+            if keep.any():
+                kept.append(_select_groups(batch, keep, self.num_generations))
+                kept_groups += int(keep.sum())
+            if kept_groups >= groups:
+                break
+        if not kept:  # nothing had mixed outcomes within the cap: train on the last batch as generated
+            kept = [last_batch]
+        merged = _concat_batches(kept, self.processing_class.pad_token_id)
+        return _fill_to_groups(merged, groups, self.num_generations)
+
+    # ---------------------------------------------------------------- checkpoints carry the selection state
+    def _save_checkpoint(self, model, trial):
+        """Write the selection state first: the folder counts as complete (resumable) only once it is there, and
+        the Trainer's checkpoint rotation at the end of ``super()._save_checkpoint`` keeps only complete ones."""
+        if self.args.should_save:
+            folder = Path(self.args.output_dir) / f"checkpoint-{self.state.global_step}"
+            folder.mkdir(parents=True, exist_ok=True)
+            np.savez(folder / "selection.npz", wall_s=np.asarray(self.elapsed()), **self.selection.state_dict())
+        super()._save_checkpoint(model, trial)
+
+    # ---------------------------------------------------------------- feeding outcomes back
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        if self.model.training:
+            from accelerate.utils import gather
+
+            local = torch.tensor(self.task_reward.last_accuracy, dtype=torch.float32, device=self.accelerator.device)
+            accuracies = gather(local).cpu().numpy()
+            if self.accelerator.is_main_process:
+                self._last_outcomes = self.selection.observe(self._batch_prompt_ids, accuracies)
+            else:
+                self._last_outcomes = self.selection.group_outcomes(accuracies, len(self._batch_prompt_ids))
+        return rewards
+
+
+# ---------------------------------------------------------------- batch surgery for dynamic sampling
+def _select_groups(batch: dict[str, Any], keep: np.ndarray, k: int) -> dict[str, Any]:
+    rows = torch.from_numpy(np.repeat(keep, k))
+    return {key: (value[rows] if _is_row_tensor(value, len(rows)) else value) for key, value in batch.items()}
+
+
+def _is_row_tensor(value: Any, rows: int) -> bool:
+    return isinstance(value, torch.Tensor) and value.dim() >= 1 and value.shape[0] == rows
+
+
+def _pad_to(tensor: torch.Tensor, width: int, value: float, left: bool) -> torch.Tensor:
+    missing = width - tensor.shape[1]
+    if missing <= 0:
+        return tensor
+    pad = torch.full((tensor.shape[0], missing, *tensor.shape[2:]), value, dtype=tensor.dtype, device=tensor.device)
+    return torch.cat([pad, tensor] if left else [tensor, pad], dim=1)
+
+
+def _concat_batches(batches: list[dict[str, Any]], pad_id: int) -> dict[str, Any]:
+    """Row-concatenate scored batches, re-padding prompts on the left and completions on the right."""
+    if len(batches) == 1:
+        return batches[0]
+    merged: dict[str, Any] = {}
+    for key, first in batches[0].items():
+        values = [b[key] for b in batches]
+        if not isinstance(first, torch.Tensor) or first.dim() == 0:
+            merged[key] = first
+            continue
+        if first.dim() >= 2:
+            width = max(v.shape[1] for v in values)
+            left = key.startswith("prompt")
+            fill = pad_id if key.endswith("_ids") else 0
+            values = [_pad_to(v, width, fill, left) for v in values]
+        merged[key] = torch.cat(values, dim=0)
+    if "completion_mask" in merged and "num_items_in_batch" in merged:
+        merged["num_items_in_batch"] = merged["completion_mask"].sum()
+    return merged
+
+
+def _fill_to_groups(batch: dict[str, Any], groups: int, k: int) -> dict[str, Any]:
+    """Trim to ``groups`` groups, or repeat the last kept groups to fill the batch (DAPO's fill rule)."""
+    rows = next(v.shape[0] for v in batch.values() if isinstance(v, torch.Tensor) and v.dim() >= 1)
+    have = rows // k
+    order = np.concatenate([np.arange(have), np.full(max(groups - have, 0), have - 1)])[:groups]
+    index = torch.from_numpy((order[:, None] * k + np.arange(k)[None, :]).ravel())
+    out = {key: (value[index] if _is_row_tensor(value, rows) else value) for key, value in batch.items()}
+    if "completion_mask" in out and "num_items_in_batch" in out:
+        out["num_items_in_batch"] = out["completion_mask"].sum()
+    return out

@@ -1,0 +1,100 @@
+"""Load the policy model and tokenizer: a Hugging Face checkpoint by id/path, or the tiny local CPU model.
+
+The tiny model is a Qwen3-architecture causal LM (~0.9M parameters at hidden 128) with a character-level
+tokenizer, built from ``model.tiny`` and warm-started by :mod:`insight_cli.train.warmstart`, then saved with
+``save_pretrained`` so that it loads through exactly the same ``from_pretrained`` path as a real checkpoint.
+
+Trap avoided: ``<answer>`` tags are ordinary characters, never special tokens — TRL decodes completions with
+``skip_special_tokens=True``, which would delete them and zero every reward.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+PAD, EOS, UNK = "<pad>", "<eos>", "<unk>"
+# Printable ASCII and newline: every character a Countdown prompt or answer uses.
+CHARACTERS = [chr(code) for code in range(32, 127)] + ["\n"]
+
+
+def build_tokenizer():
+    """A character-level fast tokenizer (one token per character), left-padded as TRL requires."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {token: index for index, token in enumerate([PAD, EOS, UNK, *CHARACTERS])}
+    core = Tokenizer(models.WordLevel(vocab, unk_token=UNK))
+    core.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
+    core.decoder = decoders.Fuse()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=core, pad_token=PAD, eos_token=EOS, unk_token=UNK, padding_side="left"
+    )
+
+
+def build_tiny_model(tiny: Any, tokenizer, seed: int):
+    """A freshly initialised Qwen3ForCausalLM from the ``model.tiny`` fields (deterministic given the seed)."""
+    import torch
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    config = Qwen3Config(
+        vocab_size=len(tokenizer),
+        hidden_size=int(tiny.hidden_size),
+        intermediate_size=int(tiny.intermediate_size),
+        num_hidden_layers=int(tiny.num_hidden_layers),
+        num_attention_heads=int(tiny.num_attention_heads),
+        num_key_value_heads=int(tiny.num_key_value_heads),
+        head_dim=int(tiny.head_dim),
+        max_position_embeddings=int(tiny.max_position_embeddings),
+        tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.eos_token_id,
+    )
+    torch.manual_seed(seed)
+    model = Qwen3ForCausalLM(config)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    return model
+
+
+def torch_dtype(name: str):
+    import torch
+
+    dtypes = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+    if name not in dtypes:
+        raise ValueError(f"model.dtype={name!r} is unknown: use one of {', '.join(dtypes)}")
+    return dtypes[name]
+
+
+def load_pretrained(path_or_id: str, dtype: str = "float32"):
+    """Model and tokenizer through ``from_pretrained`` (hub id or local folder); left padding, a pad token."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path_or_id, padding_side="left")
+        model = AutoModelForCausalLM.from_pretrained(path_or_id, dtype=torch_dtype(dtype))
+    except OSError as exc:
+        raise FileNotFoundError(
+            f"cannot load model {path_or_id!r} ({' '.join(str(exc).split())[:160]}): give a reachable hub id or a "
+            "local checkpoint folder with model.hf_id=PATH"
+        ) from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
+
+
+def load_model(model_cfg: Any, cache_dir: str | Path, avoid_problems: set | None = None, progress: bool = True):
+    """The policy and its tokenizer for ``cfg.model``: a checkpoint by id, or the cached warm-started tiny model.
+
+    ``avoid_problems``: Countdown problem keys the tiny model's warm start must not train on (the held-out set).
+    Returns (model, tokenizer, info) where info names the source (and the tiny model's cache folder).
+    """
+    if model_cfg.hf_id:
+        model, tokenizer = load_pretrained(str(model_cfg.hf_id), str(model_cfg.dtype))
+        return model, tokenizer, {"source": str(model_cfg.hf_id)}
+    from insight_cli.train.warmstart import ensure_tiny_model
+
+    folder = ensure_tiny_model(model_cfg, Path(cache_dir), avoid_problems or set(), progress=progress)
+    model, tokenizer = load_pretrained(str(folder), str(model_cfg.dtype))
+    return model, tokenizer, {"source": "tiny", "path": str(folder)}

@@ -1,0 +1,275 @@
+"""``run_training(cfg, run_dir)``: one GRPO run with an online prompt selector, top to bottom.
+
+    insight train                                  # the CPU miniature (tiny model, WMI, Countdown)
+    insight train --selector random trainer=smoke  # a 3-step check of the whole path
+
+Flow: load the task (training pool + held-out benchmarks) → load the policy (a hub checkpoint, or the cached,
+warm-started tiny model) → build the selector and the candidate-pool sampler → train with
+:class:`SelectorGRPOTrainer`, recording every step in the run directory (DESIGN §4) → evaluate pass@1 every
+``trainer.eval.every`` steps. Checkpoints hold the model, optimizer, scheduler, RNG states and the selection
+state; a run started on a directory that has one resumes from it, after dropping any records written past it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig
+
+from insight_cli.runs import RunDir
+
+_STOP = threading.Event()
+SELECTION_FILE = "selection.npz"
+
+
+def request_stop() -> None:
+    """Ask the running training to save a checkpoint at the end of the current step and return 'preempted'.
+
+    Safe to call from a signal handler or another thread (it only sets an Event)."""
+    _STOP.set()
+
+
+def latest_checkpoint(folder: Path) -> Path | None:
+    """The newest complete checkpoint (one that holds the selection state) under ``folder``."""
+    done = [p for p in folder.glob("checkpoint-*") if (p / SELECTION_FILE).exists() and p.name[11:].isdigit()]
+    return max(done, key=lambda p: int(p.name[11:]), default=None)
+
+
+# ---------------------------------------------------------------------------------------------- data
+def load_problems(cfg: DictConfig) -> tuple[Any, list[dict], dict[str, list[dict]]]:
+    """The task module, its training pool and its held-out benchmarks (trimmed to trainer.eval.num_problems)."""
+    from insight_cli.tasks import get_task
+
+    task = get_task(cfg.task.name)
+    problems = task.load_train(cfg.task, cfg.paths.data_dir)
+    benchmarks = task.load_eval(cfg.task, cfg.paths.data_dir)
+    limit = cfg.trainer.eval.num_problems
+    if limit is not None:
+        benchmarks = {name: items[: int(limit)] for name, items in benchmarks.items()}
+    return task, problems, benchmarks
+
+
+def held_out_keys(task_name: str, problems: list[dict], benchmarks: dict[str, list[dict]]) -> set:
+    """Countdown problems the tiny model's warm start must not see (the pool and every held-out set)."""
+    if task_name != "countdown":
+        return set()
+    from insight_cli.tasks.countdown import problem_key
+
+    items = problems + [p for items in benchmarks.values() for p in items]
+    return {problem_key(p["nums"], p["target"]) for p in items}
+
+
+def grpo_args(cfg: DictConfig, output_dir: Path):
+    """TRL GRPOConfig from ``cfg.trainer`` (+ model and seed): one optimizer step per generation batch."""
+    import torch
+    from trl import GRPOConfig
+
+    t = cfg.trainer
+    use_cuda = torch.cuda.is_available()
+    processes = max(1, torch.cuda.device_count()) if use_cuda and int(cfg.model.gpus) > 1 else 1
+    completions = int(t.prompts_per_step) * int(t.num_generations)
+    micro = int(t.micro_batches)
+    if completions % (processes * micro):
+        raise ValueError(
+            f"M×K = {completions} completions do not split over {processes} processes × {micro} "
+            "micro-batches: change trainer.micro_batches or M/K"
+        )
+    bf16 = str(cfg.model.dtype) == "bfloat16" and use_cuda
+    return GRPOConfig(
+        output_dir=str(output_dir),
+        max_steps=int(t.steps),
+        per_device_train_batch_size=completions // (processes * micro),
+        gradient_accumulation_steps=micro,
+        steps_per_generation=micro,
+        num_generations=int(t.num_generations),
+        max_completion_length=int(t.max_completion_length),
+        temperature=float(t.temperature),
+        top_k=0,
+        top_p=1.0,
+        learning_rate=float(t.learning_rate),
+        lr_scheduler_type=str(t.lr_scheduler),
+        warmup_steps=int(round(float(t.warmup_ratio) * int(t.steps))),
+        beta=float(t.beta),
+        epsilon=float(t.epsilon),
+        loss_type=str(t.loss_type),
+        max_grad_norm=float(t.max_grad_norm),
+        activation_checkpointing=bool(cfg.model.gradient_checkpointing),
+        bf16=bf16,
+        use_cpu=not use_cuda,
+        seed=int(cfg.seed),
+        logging_steps=1,
+        save_strategy="no",  # the recorder callback decides when to save (every save_every, last step, stop)
+        save_total_limit=2,
+        report_to="none",
+        disable_tqdm=True,
+        shuffle_dataset=False,
+        dataloader_num_workers=0,
+        use_vllm=bool(cfg.model.vllm.enabled),
+        vllm_mode="colocate",
+        vllm_gpu_memory_utilization=float(cfg.model.vllm.gpu_memory_utilization),
+        vllm_tensor_parallel_size=int(cfg.model.vllm.tensor_parallel_size),
+        vllm_enable_sleep_mode=bool(cfg.model.vllm.enable_sleep_mode),
+    )
+
+
+# ---------------------------------------------------------------------------------------------- recording
+def make_recorder(run_dir: RunDir, selection, evaluate, cfg: DictConfig, bar, wall_offset: float):
+    """A TrainerCallback that writes metrics/eval/selection.jsonl, evaluates, saves and honours request_stop."""
+    from transformers import TrainerCallback
+
+    t = cfg.trainer
+    every, save_every, last = int(t.eval.every), int(t.save_every), int(t.steps)
+
+    class RunRecorder(TrainerCallback):
+        def __init__(self):
+            self.started = time.perf_counter()
+            self.step_started = self.started
+            self.pending: dict[str, Any] | None = None
+            self.last_pass: float | None = None
+
+        def on_train_begin(self, args, state, control, model=None, **kwargs):
+            if state.global_step == 0 and not run_dir.read("eval.jsonl"):
+                self.evaluate(model, 0, rollouts=0)
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            self.step_started = time.perf_counter()
+
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            step = state.global_step
+            step_s = time.perf_counter() - self.step_started
+            stats = selection.pop_step_stats()
+            run_dir.append(
+                "selection.jsonl",
+                {
+                    "step": step,
+                    "prompt_ids": selection.last_choice,
+                    "scores": np.round(selection.last_scores, 6),
+                    "pool_size": selection.last_pool_size,
+                },
+            )
+            self.pending = {
+                "step": step,
+                "wall_s": round(wall_offset + time.perf_counter() - self.started, 3),
+                "step_s": round(step_s, 4),
+                **stats,
+            }
+            if step % every == 0 or step == last:
+                self.evaluate(model, step, rollouts=stats["rollouts"])
+            stop = _STOP.is_set()
+            control.should_save = step % save_every == 0 or step == last or stop
+            control.should_training_stop = control.should_training_stop or stop
+            bar.advance(
+                reward=f"{stats['accuracy_mean']:.3f}",
+                **({"pass@1": f"{self.last_pass:.3f}"} if self.last_pass is not None else {}),
+            )
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if self.pending is None or logs is None or "train_runtime" in logs:
+                return
+            extra = {k: v for k, v in logs.items() if isinstance(v, int | float) and not k.startswith("rewards/")}
+            record = {**self.pending, "reward_mean": extra.pop("reward", None), **extra}
+            run_dir.append("metrics.jsonl", record)
+            run_dir.set_status("running", record["step"])
+            self.pending = None
+
+        def evaluate(self, model, step: int, rollouts: int):
+            for record in evaluate(model, step):
+                run_dir.append("eval.jsonl", {"step": step, "rollouts": rollouts, **record})
+                self.last_pass = record["pass@1"]
+
+    return RunRecorder()
+
+
+# ---------------------------------------------------------------------------------------------- the run
+def run_training(cfg: DictConfig, run_dir: RunDir) -> dict:
+    """Train one run into ``run_dir`` (resuming from its newest checkpoint); returns {'state', 'step'}."""
+    _STOP.clear()
+    run_dir.create()
+    step = int(run_dir.read_status().get("step", 0))
+    run_dir.set_status("running", step)
+    try:
+        result = _train(cfg, run_dir)
+    except BaseException as exc:
+        state = "preempted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        run_dir.set_status(state, int(run_dir.read_status().get("step", 0)), error=f"{type(exc).__name__}: {exc}")
+        raise
+    run_dir.set_status(result["state"], result["step"])
+    return result
+
+
+def _train(cfg: DictConfig, run_dir: RunDir) -> dict:
+    import datasets
+    from transformers import PrinterCallback
+    from transformers.utils import logging as hf_logging
+
+    from insight_cli.selectors import PoolSampler, build_selector
+    from insight_cli.train.evaluate import evaluate_benchmarks
+    from insight_cli.train.grpo import SelectorGRPOTrainer, TaskReward
+    from insight_cli.train.model import load_model
+    from insight_cli.train.progress import progress_bar
+    from insight_cli.train.selection import PromptSelection
+
+    hf_logging.disable_progress_bar()  # weight-loading bars would interleave with the run's own progress bar
+    # --- data and model
+    task, problems, benchmarks = load_problems(cfg)
+    model, tokenizer, _ = load_model(
+        cfg.model, cfg.paths.cache_dir, held_out_keys(cfg.task.name, problems, benchmarks)
+    )
+    # --- selector, pool sampler and their bookkeeping (seeded apart from each other and from torch)
+    seeds = np.random.SeedSequence(int(cfg.seed)).generate_state(2)
+    selector = build_selector(len(problems), cfg.selector, seed=int(seeds[0]))
+    pool = PoolSampler(len(problems), float(cfg.pool.factor), seed=int(seeds[1]))
+    selection = PromptSelection(selector, pool, int(cfg.trainer.prompts_per_step), int(cfg.trainer.num_generations))
+
+    # --- resume
+    checkpoint = latest_checkpoint(run_dir.checkpoints)
+    wall_offset = 0.0
+    if checkpoint is not None:
+        state = dict(np.load(checkpoint / SELECTION_FILE))
+        selection.load_state_dict(state)
+        wall_offset = float(state.get("wall_s", 0.0))
+        run_dir.truncate_after(int(checkpoint.name[11:]))
+
+    # --- trainer: the dataset only paces the loop (one row per completion slot); prompts come from the selector
+    rows = [{"prompt": p["prompt"], "id": int(p["id"])} for p in problems]
+    slots = int(cfg.trainer.steps) * int(cfg.trainer.prompts_per_step)
+    pacing = datasets.Dataset.from_list([rows[i % len(rows)] for i in range(slots)])
+    reward = TaskReward(task.score, problems, cfg.task, name=str(cfg.task.name))
+    eval_seed = int(np.random.SeedSequence([int(cfg.seed), 7]).generate_state(1)[0])
+
+    def evaluate(model_, step):
+        return evaluate_benchmarks(
+            model_,
+            tokenizer,
+            benchmarks,
+            task.score,
+            cfg.task,
+            cfg.trainer.eval,
+            int(cfg.trainer.max_completion_length),
+            seed=eval_seed + step,
+        )
+
+    args = grpo_args(cfg, run_dir.checkpoints)
+    start_step = int(checkpoint.name[11:]) if checkpoint else 0
+    with progress_bar(f"GRPO {cfg.selector.name}", total=int(cfg.trainer.steps)) as bar:
+        bar.advance(start_step)
+        recorder = make_recorder(run_dir, selection, evaluate, cfg, bar, wall_offset)
+        trainer = SelectorGRPOTrainer(
+            model=model,
+            args=args,
+            train_dataset=pacing,
+            processing_class=tokenizer,
+            selection=selection,
+            task_reward=reward,
+            rows=rows,
+            callbacks=[recorder],
+            elapsed=lambda: wall_offset + time.perf_counter() - recorder.started,
+        )
+        trainer.remove_callback(PrinterCallback)  # the progress bar and metrics.jsonl replace printed log dicts
+        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    step = int(trainer.state.global_step)
+    return {"state": "preempted" if _STOP.is_set() and step < int(cfg.trainer.steps) else "done", "step": step}

@@ -1,0 +1,115 @@
+"""The select → roll out → update loop's bookkeeping, independent of TRL so it can be tested on its own.
+
+``PromptSelection.choose()`` draws the candidate pool and asks the selector for M prompts; ``observe()`` folds in the
+binary accuracies of their K rollouts each. The trainer calls ``choose`` where generation happens (never in a
+prefetching sampler), so choice k sees every outcome up to k − 1; ``history`` records that ordering for tests.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from insight_cli.selectors.base import BetaSelector, PoolSampler, Selector
+
+
+@dataclass
+class StepStats:
+    """What one generation batch did, for metrics.jsonl."""
+
+    selector_s: float = 0.0
+    generated_groups: int = 0
+    generated_completions: int = 0
+    zero_std_groups: int = 0
+    accuracy_sum: float = 0.0
+    believed_success: list[float] = field(default_factory=list)
+    generation_batches: int = 0
+
+
+class PromptSelection:
+    """Holds the selector, the pool sampler and the run-level counters that are checkpointed with them."""
+
+    def __init__(self, selector: Selector, pool: PoolSampler, prompts_per_step: int, num_generations: int):
+        self.selector = selector
+        self.pool = pool
+        self.prompts_per_step = int(prompts_per_step)
+        self.num_generations = int(num_generations)
+        self.seen = np.zeros(selector.num_prompts, dtype=bool)
+        self.rollouts = 0
+        self.choices = 0
+        self.observations = 0
+        # (choice index, observations seen before it) — proves the loop order in tests.
+        self.history: list[tuple[int, int]] = []
+        self.step = StepStats()
+        self.last_choice: np.ndarray = np.zeros(0, dtype=np.int64)
+        self.last_scores: np.ndarray = np.zeros(0)
+        self.last_pool_size = 0
+
+    def choose(self, m: int | None = None) -> np.ndarray:
+        """Draw the candidate pool and return the selector's M prompt ids (int64)."""
+        m = self.prompts_per_step if m is None else m
+        start = time.perf_counter()
+        candidates = self.pool.draw(m)
+        chosen = self.selector.select(candidates, m)
+        self.step.selector_s += time.perf_counter() - start
+        if isinstance(self.selector, BetaSelector):
+            self.step.believed_success.extend(self.selector.posterior_mean(chosen).tolist())
+        self.history.append((self.choices, self.observations))
+        self.choices += 1
+        self.last_choice, self.last_scores, self.last_pool_size = chosen, self.selector.last_scores, len(candidates)
+        return chosen
+
+    def group_outcomes(self, accuracies: np.ndarray, groups: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per-group successes and trials from a flat array of binary accuracies (K consecutive rows a group)."""
+        acc = (np.asarray(accuracies, dtype=np.float64) >= 1.0).reshape(groups, -1)
+        return acc.sum(axis=1), np.full(groups, acc.shape[1], dtype=np.float64)
+
+    def observe(self, prompt_ids: np.ndarray, accuracies: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Fold the K binary outcomes of each chosen prompt into the selector; returns (successes, trials)."""
+        ids = np.asarray(prompt_ids, dtype=np.int64)
+        successes, trials = self.group_outcomes(accuracies, len(ids))
+        start = time.perf_counter()
+        self.selector.update(ids, successes, trials)
+        self.step.selector_s += time.perf_counter() - start
+        self.observations += 1
+        self.seen[ids] = True
+        self.rollouts += int(trials.sum())
+        self.step.generated_groups += len(ids)
+        self.step.generated_completions += int(trials.sum())
+        self.step.zero_std_groups += int(((successes == 0) | (successes == trials)).sum())
+        self.step.accuracy_sum += float(successes.sum())
+        self.step.generation_batches += 1
+        return successes, trials
+
+    def pop_step_stats(self) -> dict[str, float | int]:
+        """Metrics of the generation batches since the last call, then reset them."""
+        s, self.step = self.step, StepStats()
+        groups = max(s.generated_groups, 1)
+        return {
+            "rollouts": self.rollouts,
+            "selector_s": s.selector_s,
+            "accuracy_mean": s.accuracy_sum / max(s.generated_completions, 1),
+            "frac_zero_std_groups": s.zero_std_groups / groups,
+            "frac_mixed_groups": 1.0 - s.zero_std_groups / groups,
+            "chosen_belief_mean": float(np.mean(s.believed_success)) if s.believed_success else None,
+            "distinct_prompts_seen": int(self.seen.sum()),
+            "generated_groups": s.generated_groups,
+            "generation_batches": s.generation_batches,
+        }
+
+    # ---------------------------------------------------------------- checkpointing
+    def state_dict(self) -> dict[str, np.ndarray]:
+        state = {f"selector.{k}": np.asarray(v) for k, v in self.selector.state_dict().items()}
+        state.update({f"pool.{k}": np.asarray(v) for k, v in self.pool.state_dict().items()})
+        state.update({"seen": self.seen, "rollouts": np.asarray(self.rollouts), "choices": np.asarray(self.choices)})
+        return state
+
+    def load_state_dict(self, state) -> None:
+        self.selector.load_state_dict({k[9:]: state[k] for k in state if k.startswith("selector.")})
+        self.pool.load_state_dict({k[5:]: state[k] for k in state if k.startswith("pool.")})
+        self.seen = np.array(state["seen"], dtype=bool)
+        self.rollouts = int(state["rollouts"])
+        self.choices = int(state["choices"])
+        self.observations = self.choices

@@ -1,0 +1,100 @@
+"""A real GRPO run of the tiny CPU model with a real selector: the loop order, the outcomes fed back, the run dir."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from insight_cli.config import compose
+from insight_cli.launch.executor import prepare_run_dir
+from insight_cli.train import run as run_module
+from insight_cli.train.selection import PromptSelection
+
+CONTRACT_FILES = ("config.yaml", "meta.json", "status.json", "metrics.jsonl", "eval.jsonl", "selection.jsonl")
+
+
+@pytest.fixture
+def recorded_choices(monkeypatch):
+    """Record, at every choice, how many scored batches the selection had already observed."""
+    calls: list[tuple[int, int]] = []
+    original = PromptSelection.choose
+
+    def choose(self, m=None):
+        calls.append((self.choices, self.observations))
+        return original(self, m)
+
+    monkeypatch.setattr(PromptSelection, "choose", choose)
+    return calls
+
+
+def test_two_step_grpo_run_feeds_every_outcome_back(tmp_path, tiny_overrides, recorded_choices):
+    cfg = compose([*tiny_overrides, "trainer.steps=2", "selector=wmi", f"paths.results_dir={tmp_path}"])
+    run_dir = prepare_run_dir(cfg, overrides=[], command=["pytest"])
+    result = run_module.run_training(cfg, run_dir)
+    assert result == {"state": "done", "step": 2}
+
+    # select → roll out → update → select: choice k is made after exactly k batches were scored.
+    assert recorded_choices == [(0, 0), (1, 1)]
+
+    # Every file of the run-directory contract is there and well formed.
+    for name in CONTRACT_FILES:
+        assert (run_dir.path / name).exists(), name
+    assert json.loads((run_dir.path / "status.json").read_text())["state"] == "done"
+    metrics = run_dir.read("metrics.jsonl")
+    assert [m["step"] for m in metrics] == [1, 2]
+    m, k = cfg.trainer.prompts_per_step, cfg.trainer.num_generations
+    assert [m_["rollouts"] for m_ in metrics] == [m * k, 2 * m * k]
+    for record in metrics:
+        for key in ("wall_s", "reward_mean", "frac_zero_std_groups", "selector_s", "step_s"):
+            assert key in record and record[key] is not None, key
+    evals = run_dir.read("eval.jsonl")
+    assert [e["step"] for e in evals] == [0, 2] and all(0 <= e["pass@1"] <= 1 for e in evals)
+    selections = run_dir.read("selection.jsonl")
+    assert [len(s["prompt_ids"]) for s in selections] == [m, m]
+
+    # The selector saw every generated group's outcome: with λ = 1, each chosen prompt's Beta belief grew by
+    # exactly K per time it was chosen, and nothing else changed.
+    checkpoint = run_module.latest_checkpoint(run_dir.checkpoints)
+    assert checkpoint is not None and checkpoint.name == "checkpoint-2"
+    state = np.load(checkpoint / run_module.SELECTION_FILE)
+    times_chosen = np.bincount(
+        np.concatenate([s["prompt_ids"] for s in selections]), minlength=len(state["selector.alpha"])
+    )
+    evidence = state["selector.alpha"] + state["selector.beta"] - 2.0
+    np.testing.assert_array_equal(evidence, k * times_chosen)
+    assert OmegaConf.load(run_dir.path / "config.yaml").selector.name == "wmi"
+
+
+def test_stop_request_then_resume_matches_uninterrupted_run(tmp_path, tiny_overrides, monkeypatch):
+    """request_stop() mid-run saves and returns 'preempted'; a second call resumes and ends bit-identical."""
+    base = [*tiny_overrides, "trainer.steps=3", "trainer.save_every=10"]
+    straight_cfg = compose([*base, f"paths.results_dir={tmp_path}/straight"])
+    straight = prepare_run_dir(straight_cfg, overrides=[], command=["pytest"])
+    run_module.run_training(straight_cfg, straight)
+    expected = np.load(run_module.latest_checkpoint(straight.checkpoints) / run_module.SELECTION_FILE)
+
+    cfg = compose([*base, f"paths.results_dir={tmp_path}/interrupted"])
+    run_dir = prepare_run_dir(cfg, overrides=[], command=["pytest"])
+    original = PromptSelection.observe
+
+    def observe_then_preempt(self, ids, accuracies):
+        out = original(self, ids, accuracies)
+        if self.observations == 1:
+            run_module.request_stop()  # as the job's signal handler does on SIGUSR2
+        return out
+
+    monkeypatch.setattr(PromptSelection, "observe", observe_then_preempt)
+    assert run_module.run_training(cfg, run_dir) == {"state": "preempted", "step": 1}
+    assert json.loads((run_dir.path / "status.json").read_text())["state"] == "preempted"
+    monkeypatch.setattr(PromptSelection, "observe", original)
+
+    assert run_module.run_training(cfg, run_dir) == {"state": "done", "step": 3}
+    assert [m["step"] for m in run_dir.read("metrics.jsonl")] == [1, 2, 3]
+    resumed = np.load(run_module.latest_checkpoint(run_dir.checkpoints) / run_module.SELECTION_FILE)
+    for key in ("selector.alpha", "selector.beta", "selector.rng", "pool.rng", "seen", "rollouts"):
+        np.testing.assert_array_equal(resumed[key], expected[key], err_msg=key)
+    straight_ids = [s["prompt_ids"] for s in straight.read("selection.jsonl")]
+    assert [s["prompt_ids"] for s in run_dir.read("selection.jsonl")] == straight_ids
