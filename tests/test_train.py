@@ -10,6 +10,7 @@ from omegaconf import OmegaConf
 
 from insight_cli.config import compose
 from insight_cli.launch.executor import prepare_run_dir
+from insight_cli.selectors import SELECTORS
 from insight_cli.train import run as run_module
 from insight_cli.train.selection import PromptSelection
 
@@ -98,3 +99,90 @@ def test_stop_request_then_resume_matches_uninterrupted_run(tmp_path, tiny_overr
         np.testing.assert_array_equal(resumed[key], expected[key], err_msg=key)
     straight_ids = [s["prompt_ids"] for s in straight.read("selection.jsonl")]
     assert [s["prompt_ids"] for s in run_dir.read("selection.jsonl")] == straight_ids
+
+
+def test_evaluation_does_not_perturb_training(tmp_path, tiny_overrides):
+    """Evaluating every step or only at the end gives the same training trajectory (eval has its own RNG)."""
+    outcomes = []
+    for every in (1, 10):
+        cfg = compose(
+            [
+                *tiny_overrides,
+                "trainer.steps=3",
+                f"trainer.eval.every={every}",
+                f"paths.results_dir={tmp_path}/every{every}",
+            ]
+        )
+        run_dir = prepare_run_dir(cfg, overrides=[], command=["pytest"])
+        run_module.run_training(cfg, run_dir)
+        state = np.load(run_module.latest_checkpoint(run_dir.checkpoints) / run_module.SELECTION_FILE)
+        chosen = [s["prompt_ids"] for s in run_dir.read("selection.jsonl")]
+        losses = [m["loss"] for m in run_dir.read("metrics.jsonl")]
+        outcomes.append((chosen, state["selector.alpha"], losses, len(run_dir.read("eval.jsonl"))))
+    (chosen_1, alpha_1, loss_1, evals_1), (chosen_10, alpha_10, loss_10, evals_10) = outcomes
+    assert evals_1 == 4 and evals_10 == 2  # steps 0,1,2,3 versus 0 and the last step
+    assert chosen_1 == chosen_10 and loss_1 == loss_10
+    np.testing.assert_array_equal(alpha_1, alpha_10)
+
+
+def test_warmstart_prior_sets_beta_beliefs_from_scripted_rollouts():
+    """prior: warmstart gives α = 3·successes + 1, β = 3·failures + 1 per prompt (MoPPS offline init)."""
+    from insight_cli.selectors import build_selector
+
+    cfg = compose(["selector=wmi", "selector.prior=warmstart"])
+    selector = build_selector(4, cfg.selector, seed=0)
+    successes, trials = np.array([0, 8, 3, 5]), np.full(4, 8)
+    run_module.apply_prior(selector, cfg, (successes, trials))
+    np.testing.assert_array_equal(selector.alpha, [1, 25, 10, 16])
+    np.testing.assert_array_equal(selector.beta, [25, 1, 16, 10])
+
+
+def test_warmstart_prior_counts_come_from_rollouts_of_the_pool(tmp_path, tiny_overrides):
+    """A run with prior=warmstart rolls out K samples per pool prompt once (cached) and starts from those beliefs."""
+    from pathlib import Path
+
+    cfg = compose([*tiny_overrides, "selector.prior=warmstart", "trainer.steps=1", f"paths.results_dir={tmp_path}"])
+    run_dir = prepare_run_dir(cfg, overrides=[], command=["pytest"])
+    run_module.run_training(cfg, run_dir)
+    cached = sorted((Path(cfg.paths.cache_dir) / "priors").glob("*.npz"))
+    assert len(cached) == 1
+    counts = np.load(cached[0])
+    k = cfg.trainer.num_generations
+    assert counts["successes"].shape == (cfg.task.train_size,) and np.all(counts["trials"] == k)
+    state = np.load(run_module.latest_checkpoint(run_dir.checkpoints) / run_module.SELECTION_FILE)
+    chosen = np.array(run_dir.read("selection.jsonl")[0]["prompt_ids"])
+    untouched = np.setdiff1d(np.arange(cfg.task.train_size), chosen)
+    np.testing.assert_array_equal(state["selector.alpha"][untouched], 3 * counts["successes"][untouched] + 1)
+    np.testing.assert_array_equal(state["selector.beta"][untouched], 3 * (k - counts["successes"][untouched]) + 1)
+
+
+def test_dynamic_sampling_counts_every_generated_completion(tmp_path, tiny_overrides):
+    """Extra generation batches are charged to `rollouts`, and the per-step cap is honoured."""
+    cap = 3
+    cfg = compose(
+        [
+            *tiny_overrides,
+            "selector=dynamic_sampling",
+            f"selector.max_gen_batches={cap}",
+            "trainer.steps=2",
+            f"paths.results_dir={tmp_path}",
+        ]
+    )
+    run_dir = prepare_run_dir(cfg, overrides=[], command=["pytest"])
+    assert run_module.run_training(cfg, run_dir)["state"] == "done"
+    metrics = run_dir.read("metrics.jsonl")
+    m, k = cfg.trainer.prompts_per_step, cfg.trainer.num_generations
+    batches = [r["generation_batches"] for r in metrics]
+    assert all(1 <= b <= cap for b in batches)
+    assert [r["rollouts"] for r in metrics] == list(np.cumsum(batches) * m * k)
+    assert [r["generated_groups"] for r in metrics] == [b * m for b in batches]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("selector", sorted(SELECTORS))
+def test_every_selector_trains_the_miniature(selector, tmp_path, tiny_overrides):
+    cfg = compose([*tiny_overrides, f"selector={selector}", "trainer.steps=2", f"paths.results_dir={tmp_path}"])
+    run_dir = prepare_run_dir(cfg, overrides=[], command=["pytest"])
+    assert run_module.run_training(cfg, run_dir) == {"state": "done", "step": 2}
+    assert [r["step"] for r in run_dir.read("metrics.jsonl")] == [1, 2]
+    assert all(len(s["prompt_ids"]) == cfg.trainer.prompts_per_step for s in run_dir.read("selection.jsonl"))

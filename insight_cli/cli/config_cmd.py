@@ -35,3 +35,8 @@ def show(
     typer.echo("\n# aliases (paper symbol → key):")
     for alias, key in ALIASES.items():
         typer.echo(f"#   {alias:<6} → {key}")
+    from insight_cli.tasks import get_task
+
+    typer.echo(f"\n# task sets of task={cfg.task.name} (name: problems; ? = known after loading):")
+    for name, size in get_task(cfg.task.name).describe(cfg.task, cfg.paths.data_dir).items():
+        typer.echo(f"#   {name:<24} {'?' if size is None else size}")

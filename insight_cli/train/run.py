@@ -12,6 +12,7 @@ state; a run started on a directory that has one resumes from it, after dropping
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -63,6 +64,18 @@ def held_out_keys(task_name: str, problems: list[dict], benchmarks: dict[str, li
     return {problem_key(p["nums"], p["target"]) for p in items}
 
 
+def as_chat(prompt: str) -> list[dict]:
+    """A plain prompt as one user turn, so TRL applies the model's chat template."""
+    return [{"role": "user", "content": prompt}]
+
+
+def render_chat(tokenizer, prompt: str, thinking: bool) -> str:
+    """The text TRL generates from for a conversational prompt (generation prompt added, Qwen3 thinking switch)."""
+    return tokenizer.apply_chat_template(
+        as_chat(prompt), tokenize=False, add_generation_prompt=True, enable_thinking=thinking
+    )
+
+
 def grpo_args(cfg: DictConfig, output_dir: Path):
     """TRL GRPOConfig from ``cfg.trainer`` (+ model and seed): one optimizer step per generation batch."""
     import torch
@@ -70,7 +83,10 @@ def grpo_args(cfg: DictConfig, output_dir: Path):
 
     t = cfg.trainer
     use_cuda = torch.cuda.is_available()
+    # One process per GPU (or CPU rank) under `accelerate launch` / torchrun, which set WORLD_SIZE.
+    world = int(os.environ.get("WORLD_SIZE", "1"))
     processes = max(1, torch.cuda.device_count()) if use_cuda and int(cfg.model.gpus) > 1 else 1
+    processes = world if world > 1 else processes
     completions = int(t.prompts_per_step) * int(t.num_generations)
     micro = int(t.micro_batches)
     if completions % (processes * micro):
@@ -79,6 +95,8 @@ def grpo_args(cfg: DictConfig, output_dir: Path):
             "micro-batches: change trainer.micro_batches or M/K"
         )
     bf16 = str(cfg.model.dtype) == "bfloat16" and use_cuda
+    fields = GRPOConfig.__dataclass_fields__
+    checkpointing = "activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing"
     return GRPOConfig(
         output_dir=str(output_dir),
         max_steps=int(t.steps),
@@ -97,7 +115,8 @@ def grpo_args(cfg: DictConfig, output_dir: Path):
         epsilon=float(t.epsilon),
         loss_type=str(t.loss_type),
         max_grad_norm=float(t.max_grad_norm),
-        activation_checkpointing=bool(cfg.model.gradient_checkpointing),
+        # transformers ≥ 5.18 renamed gradient_checkpointing (the vLLM CPU environment pins transformers < 5.18)
+        **{checkpointing: bool(cfg.model.gradient_checkpointing)},
         bf16=bf16,
         use_cpu=not use_cuda,
         seed=int(cfg.seed),
@@ -108,12 +127,61 @@ def grpo_args(cfg: DictConfig, output_dir: Path):
         disable_tqdm=True,
         shuffle_dataset=False,
         dataloader_num_workers=0,
+        chat_template_kwargs={"enable_thinking": bool(cfg.task.get("enable_thinking", False))},
         use_vllm=bool(cfg.model.vllm.enabled),
         vllm_mode="colocate",
         vllm_gpu_memory_utilization=float(cfg.model.vllm.gpu_memory_utilization),
         vllm_tensor_parallel_size=int(cfg.model.vllm.tensor_parallel_size),
         vllm_enable_sleep_mode=bool(cfg.model.vllm.enable_sleep_mode),
     )
+
+
+# ---------------------------------------------------------------------------------------------- belief prior
+def warmstart_counts(cfg: DictConfig, model, tokenizer, task, problems: list[dict], model_source: str):
+    """Per-prompt (successes, trials) of K rollouts of the starting policy on the training pool (``prior:
+    warmstart``), cached under paths.cache_dir: the same model and pool give the same counts."""
+    import hashlib
+    import json
+
+    from insight_cli.train.evaluate import success_counts
+
+    k, temperature = int(cfg.trainer.num_generations), float(cfg.trainer.temperature)
+    spec = {
+        "model": model_source,
+        "pool": [p["prompt"] for p in problems],
+        "k": k,
+        "t": temperature,
+        "seed": int(cfg.seed),
+        "max_new_tokens": int(cfg.trainer.max_completion_length),
+    }
+    key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+    path = Path(cfg.paths.cache_dir) / "priors" / f"{key}.npz"
+    if path.exists():
+        saved = np.load(path)
+        return saved["successes"], saved["trials"]
+    successes = success_counts(
+        model,
+        tokenizer,
+        problems,
+        task.score,
+        cfg.task,
+        n_samples=k,
+        temperature=temperature,
+        max_new_tokens=int(cfg.trainer.max_completion_length),
+        batch_size=int(cfg.trainer.eval.batch_size),
+        seed=int(cfg.seed) + 31,
+    )
+    trials = np.full(len(problems), k)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, successes=successes, trials=trials)
+    return successes, trials
+
+
+def apply_prior(selector, cfg: DictConfig, counts) -> None:
+    """Seed Beta beliefs from the warm start's rollouts (α = 3·successes + 1, β = 3·failures + 1)."""
+    if not hasattr(selector, "init_from_counts"):
+        raise ValueError(f"selector.prior=warmstart needs a Beta-belief selector; '{cfg.selector.name}' has none")
+    selector.init_from_counts(*counts)
 
 
 # ---------------------------------------------------------------------------------------------- recording
@@ -216,7 +284,7 @@ def _train(cfg: DictConfig, run_dir: RunDir) -> dict:
     hf_logging.disable_progress_bar()  # weight-loading bars would interleave with the run's own progress bar
     # --- data and model
     task, problems, benchmarks = load_problems(cfg)
-    model, tokenizer, _ = load_model(
+    model, tokenizer, model_info = load_model(
         cfg.model, cfg.paths.cache_dir, held_out_keys(cfg.task.name, problems, benchmarks)
     )
     # --- selector, pool sampler and their bookkeeping (seeded apart from each other and from torch)
@@ -225,9 +293,12 @@ def _train(cfg: DictConfig, run_dir: RunDir) -> dict:
     pool = PoolSampler(len(problems), float(cfg.pool.factor), seed=int(seeds[1]))
     selection = PromptSelection(selector, pool, int(cfg.trainer.prompts_per_step), int(cfg.trainer.num_generations))
 
-    # --- resume
+    # --- resume, or start from the configured belief prior
     checkpoint = latest_checkpoint(run_dir.checkpoints)
     wall_offset = 0.0
+    if checkpoint is None and cfg.selector.get("prior", "uniform") == "warmstart":
+        source = model_info.get("path", model_info["source"])
+        apply_prior(selector, cfg, warmstart_counts(cfg, model, tokenizer, task, problems, source))
     if checkpoint is not None:
         state = dict(np.load(checkpoint / SELECTION_FILE))
         selection.load_state_dict(state)
@@ -235,7 +306,8 @@ def _train(cfg: DictConfig, run_dir: RunDir) -> dict:
         run_dir.truncate_after(int(checkpoint.name[11:]))
 
     # --- trainer: the dataset only paces the loop (one row per completion slot); prompts come from the selector
-    rows = [{"prompt": p["prompt"], "id": int(p["id"])} for p in problems]
+    chat = bool(cfg.task.get("chat_template", False))
+    rows = [{"prompt": as_chat(p["prompt"]) if chat else p["prompt"], "id": int(p["id"])} for p in problems]
     slots = int(cfg.trainer.steps) * int(cfg.trainer.prompts_per_step)
     pacing = datasets.Dataset.from_list([rows[i % len(rows)] for i in range(slots)])
     reward = TaskReward(task.score, problems, cfg.task, name=str(cfg.task.name))
