@@ -11,15 +11,15 @@ from insight_cli.cli.common import user_errors
 EPILOG = """\
 Examples:
 
-  insight report                                          # every run under results/: all three tables
+  insight report                                     # all three tables for every run under results/
 
-  insight report --sweep table1 --plot all                # one sweep's tables, curves, speed-ups, μ/pool figures
+  insight report --sweep table1 --plot all           # one sweep: tables + curves, speed-ups, μ/pool figures
 
-  insight report selector=wmi,random mu=0.3 --table accuracy --format latex   # paper symbols filter runs
+  insight report selector=wmi,random mu=0.3 --format latex    # filter with paper symbols; print LaTeX
 
-  insight report --table efficiency --target 0.45 --smooth  # steps to 45% pass@1 on a smoothed curve
+  insight report --table efficiency --target 0.45 --smooth    # steps to 45% pass@1, smoothed curves
 
-  insight report --results-dir /scratch/results --out paper/tables --format md
+  insight report --results-dir /scratch/results --out paper/tables
 """
 
 
@@ -29,19 +29,22 @@ def report(
     ),
     sweep: list[str] = typer.Option(None, "--sweep", help="Sweep folder(s) under the results directory (repeatable)."),
     results_dir: Path = typer.Option(
-        None, "--results-dir", help="Where runs live (<dir>/<sweep>/<run_id>/); default $INSIGHT_RESULTS_DIR or results."
+        None, "--results-dir", help="Where runs live (DIR/SWEEP/RUN_ID/); default $INSIGHT_RESULTS_DIR or results."
     ),
     table: str = typer.Option("all", "--table", help="accuracy, efficiency, overhead, all or none (comma-separated)."),
     plot: str = typer.Option(None, "--plot", help="curves, speedup, mu, pool or all (PNG + PDF under --out)."),
     fmt: str = typer.Option("rich", "--format", help="What to print: rich, md, csv or latex (files get all three)."),
     out: Path = typer.Option(
-        None, "--out", help="Output folder; default <results>/<sweep>/report for one sweep, else <results>/report."
+        None, "--out", help="Output folder; default RESULTS/SWEEP/report for one sweep, else RESULTS/report."
     ),
     target: float = typer.Option(
         None, "--target", help="pass@1 to reach (0.45 or 45); default: Random's final pass@1 of the model/task."
     ),
     smooth: bool = typer.Option(False, "--smooth", help="Steps-to-target on a 3-evaluation moving average."),
     benchmark: str = typer.Option(None, "--benchmark", help="Efficiency/curves on one benchmark (default: average)."),
+    no_cache: bool = typer.Option(
+        False, "--no-cache", help="Read every metrics.jsonl again (unchanged ones are otherwise summed up once)."
+    ),
 ) -> None:
     """Tables (accuracy, efficiency, overhead) and figures from run directories: mean and 95% CI over seeds."""
     from insight_cli.report import make_report
@@ -58,4 +61,5 @@ def report(
             target=target,
             smooth=smooth,
             benchmark=benchmark,
+            cache=not no_cache,
         )

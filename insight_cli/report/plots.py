@@ -1,0 +1,331 @@
+"""The paper's figures from collected runs (matplotlib, Agg; each saved as PNG and PDF).
+
+- ``curves``: pass@1 vs training step and vs generated rollouts, mean over seeds with a 95% bootstrap band, the
+  target as a dashed line; one row of panels per model/task.
+- ``speedup``: speed-up vs Random (steps and rollouts) as bars with 95% CIs; 1× is Random.
+- ``mu`` / ``pool``: final pass@1 and speed-up against μ (selector.mu) or the pool factor, for a sweep over it.
+
+Sized for a paper (7 in wide, 8–9 pt text); colours are Okabe–Ito (colour-blind safe), one fixed colour per
+selector in every figure; arms of the same selector (a μ sweep) differ by line style and marker.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from insight_cli.report.collect import SYMBOLS, Collection
+from insight_cli.report.tables import Table, arm_rows
+
+PLOTS = ("curves", "speedup", "mu", "pool")
+WIDTH_IN = 7.0  # a two-column paper's text width
+# Okabe & Ito (2008), "Color Universal Design".
+OKABE_ITO = {
+    "black": "#000000",
+    "orange": "#E69F00",
+    "sky": "#56B4E9",
+    "green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "purple": "#CC79A7",
+    "grey": "#999999",
+}
+SELECTOR_COLOURS = {
+    "random": OKABE_ITO["black"],
+    "wmi": OKABE_ITO["vermillion"],
+    "mopps": OKABE_ITO["blue"],
+    "dps": OKABE_ITO["green"],
+    "dynamic_sampling": OKABE_ITO["orange"],
+    "cropi": OKABE_ITO["purple"],
+    "expected_difficulty": OKABE_ITO["sky"],
+    "inverse_evidence": OKABE_ITO["grey"],
+    "wmi_mi_only": OKABE_ITO["yellow"],
+    "wmi_weight_only": "#8C3A00",  # a darker vermillion: the ablations read as WMI's family
+    "wmi_sampled": "#F4A582",
+}
+LINESTYLES = ("-", "--", "-.", ":")
+HATCHES = ("", "//", "\\\\", "..", "xx", "++", "oo")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+BAND_RESAMPLES = 1000
+SWEEP_AXES = {"mu": ("selector.mu", "μ"), "pool": ("pool.factor", "pool factor M̂/M")}
+
+
+def colour(selector: str) -> str:
+    """The selector's fixed colour; selectors unknown to the table get one from a stable hash of their name."""
+    if selector in SELECTOR_COLOURS:
+        return SELECTOR_COLOURS[selector]
+    spare = list(OKABE_ITO.values())
+    return spare[sum(map(ord, selector)) % len(spare)]
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update(
+        {
+            "font.size": 8,
+            "axes.titlesize": 9,
+            "axes.labelsize": 8,
+            "legend.fontsize": 7.5,
+            "xtick.labelsize": 7.5,
+            "ytick.labelsize": 7.5,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+            "lines.linewidth": 1.4,
+            "savefig.dpi": 200,
+            "pdf.fonttype": 42,
+        }
+    )
+    return plt
+
+
+def _save(fig, out_dir: Path, name: str, dpi: int | None = None) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for suffix in ("png", "pdf"):
+        path = out_dir / f"{name}.{suffix}"
+        fig.savefig(path, bbox_inches="tight", dpi=dpi if suffix == "png" and dpi else "figure")
+        paths.append(path)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return paths
+
+
+def _styles(arms: list[dict]) -> dict[str, dict[str, Any]]:
+    """arm label → colour (by selector), line style and marker (by position among that selector's arms)."""
+    seen: dict[str, int] = {}
+    styles = {}
+    for arm in arms:
+        if arm["arm"] in styles:
+            continue
+        k = seen.get(arm["selector"], 0)
+        seen[arm["selector"]] = k + 1
+        styles[arm["arm"]] = {
+            "color": colour(arm["selector"]),
+            "linestyle": LINESTYLES[k % len(LINESTYLES)],
+            "marker": MARKERS[k % len(MARKERS)],
+            "hatch": HATCHES[k % len(HATCHES)],
+        }
+    return styles
+
+
+def _line(style: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of a line (colour, line style, marker) from an arm's style."""
+    return {k: style[k] for k in ("color", "linestyle", "marker")}
+
+
+def _blocks(runs: pd.DataFrame) -> list[tuple[str, str]]:
+    return sorted({(str(m), str(t)) for m, t in zip(runs["model"], runs["task"], strict=True)})
+
+
+def _mean_band(matrix: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Steps × seeds → mean and 95% bootstrap band per step (missing seeds ignored)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN steps (a seed not evaluated there) stay NaN
+        mean = np.nanmean(matrix, axis=1)
+        if matrix.shape[1] < 2:
+            return mean, mean, mean
+        idx = rng.integers(0, matrix.shape[1], size=(BAND_RESAMPLES, matrix.shape[1]))
+        means = np.nanmean(matrix[:, idx], axis=2)
+        lo, hi = np.nanpercentile(means, [2.5, 97.5], axis=1)
+    return mean, lo, hi
+
+
+# --------------------------------------------------------------------------- curves
+def plot_curves(
+    coll: Collection, curves: pd.DataFrame, targets: pd.DataFrame, out_dir: Path, dpi: int | None = None
+) -> list[Path]:
+    """pass@1 vs step (left) and vs rollouts (right), a row per model/task; the legend on the right."""
+    plt = _pyplot()
+    from matplotlib.ticker import EngFormatter
+
+    blocks = _blocks(coll.runs)
+    fig, axes = plt.subplots(len(blocks), 2, figsize=(WIDTH_IN, 2.3 * len(blocks)), squeeze=False)
+    arms = arm_rows(coll.runs)
+    styles = _styles([a for a, _ in arms])
+    rng = np.random.default_rng(0)
+    target_of = {(str(t.model), str(t.task)): t.target for t in targets.itertuples()}
+    for row, (model, task) in enumerate(blocks):
+        ax_step, ax_roll = axes[row]
+        for arm, ids in arms:
+            if (str(arm["model"]), str(arm["task"])) != (model, task):
+                continue
+            mine = curves[curves["run"].isin(ids)]
+            if mine.empty:
+                continue
+            values = mine.pivot_table(index="step", columns="run", values="pass@1", aggfunc="last")
+            rollouts = mine.pivot_table(index="step", columns="run", values="rollouts", aggfunc="last")
+            mean, lo, hi = _mean_band(values.to_numpy() * 100.0, rng)
+            steps = values.index.to_numpy()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                x_roll = np.nanmean(rollouts.to_numpy(), axis=1)
+            style = styles[arm["arm"]]
+            every = max(1, len(steps) // 8)
+            label = f"{arm['arm']} · n={values.shape[1]}"
+            for ax, x in ((ax_step, steps), (ax_roll, x_roll)):
+                ax.plot(x, mean, label=label, markevery=every, markersize=3.5, **_line(style))
+                ax.fill_between(x, lo, hi, color=style["color"], alpha=0.15, linewidth=0)
+        target = target_of.get((model, task), np.nan)
+        for ax in (ax_step, ax_roll):
+            if np.isfinite(target):
+                ax.axhline(
+                    100.0 * target,
+                    color=OKABE_ITO["grey"],
+                    linestyle="--",
+                    linewidth=0.9,
+                    label=f"target {100.0 * target:.1f}%",
+                )
+            ax.set_ylabel("pass@1 (%)")
+        ax_step.set_xlabel("training step")
+        ax_roll.set_xlabel("generated rollouts")
+        ax_roll.xaxis.set_major_formatter(EngFormatter(sep=""))
+        ax_step.set_title(f"{model} · {task}", loc="left")
+        handles, labels = ax_step.get_legend_handles_labels()
+        if handles:
+            ax_roll.legend(handles, labels, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
+    fig.tight_layout()
+    return _save(fig, out_dir, "curves", dpi)
+
+
+# --------------------------------------------------------------------------- speed-up bars
+def plot_speedup(efficiency: Table, out_dir: Path, dpi: int | None = None) -> list[Path]:
+    """Speed-up vs Random in steps (left) and rollouts (right), bars with 95% CI whiskers."""
+    plt = _pyplot()
+    data = efficiency.data[efficiency.data["selector"] != "random"]
+    blocks = _blocks(efficiency.data)
+    fig, axes = plt.subplots(len(blocks), 2, figsize=(WIDTH_IN, 2.6 * len(blocks)), squeeze=False)
+    styles = _styles(efficiency.data.to_dict("records"))
+    for row, (model, task) in enumerate(blocks):
+        block = data[(data["model"].astype(str) == model) & (data["task"].astype(str) == task)]
+        for ax, what in zip(axes[row], ("steps", "rollouts"), strict=True):
+            key = f"speedup_{what}"
+            x = np.arange(len(block))
+            values = block[key].to_numpy(dtype=float)
+            lo = values - block[f"{key}_lo"].to_numpy(dtype=float)
+            hi = block[f"{key}_hi"].to_numpy(dtype=float) - values
+            colours = [styles[a]["color"] for a in block["arm"]]
+            hatches = [styles[a]["hatch"] for a in block["arm"]]
+            bars = ax.bar(x, np.nan_to_num(values), color=colours, edgecolor="black", linewidth=0.5)
+            for bar, hatch in zip(bars, hatches, strict=True):
+                bar.set_hatch(hatch)
+            yerr = np.vstack([np.nan_to_num(lo), np.nan_to_num(hi)])
+            ax.errorbar(x, np.nan_to_num(values), yerr=yerr, fmt="none", ecolor="black", capsize=2.5, linewidth=0.8)
+            for xi, v in zip(x, values, strict=True):
+                if not np.isfinite(v):
+                    ax.text(xi, 0.05, "not\nreached", ha="center", va="bottom", fontsize=6.5)
+            ax.axhline(1.0, color=OKABE_ITO["black"], linestyle="--", linewidth=0.9)
+            ax.set_xticks(x, block["arm"], rotation=30, ha="right")
+            ax.set_ylabel(f"speed-up in {what} (×)")
+            ax.set_title(f"{model} · {task} — {what} to target", loc="left")
+            if not len(block):
+                ax.text(0.5, 0.5, "no selector besides Random", transform=ax.transAxes, ha="center")
+    fig.tight_layout()
+    return _save(fig, out_dir, "speedup", dpi)
+
+
+# --------------------------------------------------------------------------- hyper-parameter sweeps
+def _drop_symbol(label: str, symbol: str) -> str:
+    """``wmi (μ=0.5, η=3)`` without its μ part → ``wmi (η=3)``."""
+    match = re.match(r"^(.*?) \((.*)\)$", label)
+    if not match:
+        return label
+    parts = [p for p in match.group(2).split(", ") if not p.startswith(f"{symbol}=")]
+    return f"{match.group(1)} ({', '.join(parts)})" if parts else match.group(1)
+
+
+def sweep_lines(accuracy: Table, key: str) -> pd.DataFrame:
+    """Arms of a sweep over ``key``: rows of (model, task, selector) groups where ``key`` takes ≥ 2 values."""
+    data = accuracy.data.dropna(subset=[key]) if key in accuracy.data else accuracy.data.iloc[0:0]
+    counts = data.groupby(["model", "task", "selector"])[key].transform("nunique")
+    return data[counts >= 2]
+
+
+def plot_sweep(kind: str, accuracy: Table, efficiency: Table, out_dir: Path, dpi: int | None = None) -> list[Path]:
+    """Final pass@1 (left) and speed-up in steps (right) against μ or the pool factor, a row per model/task that
+    sweeps it; returns [] when no selector takes two values of it."""
+    key, axis_label = SWEEP_AXES[kind]
+    lines = sweep_lines(accuracy, key)
+    if lines.empty or not accuracy.columns:  # no sweep, or no evaluation to plot yet
+        return []
+    plt = _pyplot()
+    from matplotlib.ticker import ScalarFormatter
+
+    value_key = "pass@1:average" if "pass@1:average" in accuracy.data else accuracy.columns[0].key
+    speed = efficiency.data.set_index(["model", "task", "arm"])
+    blocks = _blocks(lines)
+    fig, axes = plt.subplots(len(blocks), 2, figsize=(WIDTH_IN, 2.4 * len(blocks)), squeeze=False, sharex="row")
+    styles = _styles(accuracy.data.to_dict("records"))
+    symbol = SYMBOLS.get(key, key)
+    for row, (model, task) in enumerate(blocks):
+        ax_acc, ax_speed = axes[row]
+        block = lines[(lines["model"].astype(str) == model) & (lines["task"].astype(str) == task)]
+        block = block.assign(line=[_drop_symbol(a, symbol) for a in block["arm"]])
+        unreached = []
+        for n_line, (line, points) in enumerate(block.groupby("line", sort=False)):
+            points = points.sort_values(key)
+            x = points[key].to_numpy(dtype=float)
+            style = _line(styles[points["arm"].iloc[0]])
+            style["linestyle"] = LINESTYLES[n_line % len(LINESTYLES)]
+            acc = points[value_key].to_numpy(dtype=float) * 100.0
+            ax_acc.errorbar(
+                x, acc, yerr=_err(points, value_key, scale=100.0), label=line, capsize=2.5, markersize=4, **style
+            )
+            rows = speed.reindex(list(zip(points["model"], points["task"], points["arm"], strict=True)))
+            ups = rows["speedup_steps"].to_numpy(dtype=float)
+            ax_speed.errorbar(x, ups, yerr=_err(rows, "speedup_steps"), label=line, capsize=2.5, markersize=4, **style)
+            unreached += [f"{symbol}={v:g}" for v, u in zip(x, ups, strict=True) if not np.isfinite(u)]
+        random = accuracy.data[
+            (accuracy.data["model"].astype(str) == model)
+            & (accuracy.data["task"].astype(str) == task)
+            & (accuracy.data["selector"] == "random")
+        ]
+        if len(random):
+            ax_acc.axhline(
+                100.0 * float(random[value_key].iloc[0]),
+                color=OKABE_ITO["black"],
+                linestyle="--",
+                linewidth=0.9,
+                label="random",
+            )
+        ax_speed.axhline(1.0, color=OKABE_ITO["black"], linestyle="--", linewidth=0.9, label="random (1×)")
+        if unreached:
+            ax_speed.text(
+                0.98,
+                0.95,
+                "target not reached: " + ", ".join(unreached),
+                transform=ax_speed.transAxes,
+                ha="right",
+                va="top",
+                fontsize=7,
+            )
+        for ax in (ax_acc, ax_speed):
+            ax.set_xlabel(axis_label)
+            if kind == "pool":
+                ax.set_xscale("log", base=2)
+                ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax_acc.set_ylabel("final pass@1 (%)")
+        ax_speed.set_ylabel("speed-up in steps (×)")
+        ax_acc.set_title(f"{model} · {task}", loc="left")
+        ax_acc.legend(frameon=False, loc="best")
+    fig.tight_layout()
+    return _save(fig, out_dir, kind, dpi)
+
+
+def _err(frame: pd.DataFrame, key: str, scale: float = 1.0) -> np.ndarray:
+    mean = frame[key].to_numpy(dtype=float)
+    lo = frame[f"{key}_lo"].to_numpy(dtype=float)
+    hi = frame[f"{key}_hi"].to_numpy(dtype=float)
+    return np.nan_to_num(np.vstack([mean - lo, hi - mean]) * scale)
