@@ -15,16 +15,7 @@ each report (the load other processes put on the machine shows in wall time, not
 cold median; no assertion on time.
 """
 
-# ruff: noqa: E402 - the sys.path fix below must run before the other imports
-
 from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-# `python bench/report.py` puts bench/ first on sys.path, where a sibling script named like a standard-library module
-# (bench/selectors.py) would shadow the one subprocess imports; take bench/ off the path before subprocess loads.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import argparse
 import json
@@ -34,8 +25,10 @@ import resource
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 from omegaconf import OmegaConf

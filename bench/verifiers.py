@@ -15,21 +15,14 @@ table also gives a CPU-time estimate for 2 free cores (parent work + worker work
 
 from __future__ import annotations
 
-import sys
+import argparse
+import json
+import random
+import time
 from pathlib import Path
 
-# `python bench/verifiers.py` puts bench/ first on sys.path, where a sibling script may shadow a standard module
-# (bench/selectors.py hides `selectors`, which subprocess and multiprocessing import): drop it.
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import random  # noqa: E402
-import time  # noqa: E402
-
-from insight_cli.tasks import countdown, mcq  # noqa: E402
-from insight_cli.tasks import math as mtask  # noqa: E402
+from insight_cli.tasks import countdown, mcq
+from insight_cli.tasks import math as mtask
 
 GOAL_PER_S = 2000.0
 BATCH = 2048

@@ -10,7 +10,6 @@ from omegaconf import OmegaConf
 
 from insight_cli.config import compose
 from insight_cli.launch.executor import prepare_run_dir
-from insight_cli.selectors import SELECTORS
 from insight_cli.train import run as run_module
 from insight_cli.train.selection import PromptSelection
 
@@ -176,13 +175,3 @@ def test_dynamic_sampling_counts_every_generated_completion(tmp_path, tiny_overr
     assert all(1 <= b <= cap for b in batches)
     assert [r["rollouts"] for r in metrics] == list(np.cumsum(batches) * m * k)
     assert [r["generated_groups"] for r in metrics] == [b * m for b in batches]
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("selector", sorted(SELECTORS))
-def test_every_selector_trains_the_miniature(selector, tmp_path, tiny_overrides):
-    cfg = compose([*tiny_overrides, f"selector={selector}", "trainer.steps=2", f"paths.results_dir={tmp_path}"])
-    run_dir = prepare_run_dir(cfg, overrides=[], command=["pytest"])
-    assert run_module.run_training(cfg, run_dir) == {"state": "done", "step": 2}
-    assert [r["step"] for r in run_dir.read("metrics.jsonl")] == [1, 2]
-    assert all(len(s["prompt_ids"]) == cfg.trainer.prompts_per_step for s in run_dir.read("selection.jsonl"))
