@@ -26,3 +26,80 @@ def tiny_overrides(tiny_cache) -> list[str]:
         "task.train_size=200",
         "task.eval_size=16",
     ]
+
+
+# ---------------------------------------------------------------------------------------------- the local Slurm
+_SLURM_PROBLEM: list[str | None] = []
+
+
+def slurm_problem() -> str | None:
+    """None when a Slurm answers here (asked once per session), else why not."""
+    if not _SLURM_PROBLEM:
+        from insight_cli.launch.scheduler import slurm_problem as ask
+
+        _SLURM_PROBLEM.append(ask())
+    return _SLURM_PROBLEM[0]
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Tests marked `slurm` skip with the reason when no Slurm is reachable."""
+    if item.get_closest_marker("slurm") is not None:
+        problem = slurm_problem()
+        if problem:
+            pytest.skip(f"no Slurm reachable ({problem}): start one with `sudo bash scripts/slurm-local.sh start`")
+
+
+# ---------------------------------------------------------------------------------------------- the CLI
+@pytest.fixture
+def insight_cmd(monkeypatch, tmp_path):
+    """Run `insight ARGS…` in this process (Typer's CliRunner) with INSIGHT_RESULTS_DIR in tmp_path/results;
+    returns the click Result (exit_code, stdout, stderr)."""
+    from typer.testing import CliRunner
+
+    from insight_cli.cli.app import app
+
+    monkeypatch.setenv("INSIGHT_RESULTS_DIR", str(tmp_path / "results"))
+    runner = CliRunner()
+
+    def run(*args: str, env: dict[str, str] | None = None):
+        return runner.invoke(app, list(args), env=env, catch_exceptions=False)
+
+    return run
+
+
+@pytest.fixture
+def insight_proc():
+    """Run `insight ARGS…` as a real process (`python -m insight_cli.cli.app`); returns the CompletedProcess."""
+    import subprocess
+    import sys
+
+    def run(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+        import os
+
+        return subprocess.run(
+            [sys.executable, "-m", "insight_cli.cli.app", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, **(env or {})},
+        )
+
+    return run
+
+
+@pytest.fixture
+def wait_until():
+    """Poll ``predicate()`` every half second until it is truthy; fail with ``what`` after ``timeout`` seconds."""
+    import time
+
+    def wait(predicate, timeout: float, what: str):
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+            time.sleep(0.5)
+
+    return wait

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from insight_cli.cli import config_cmd, env_cmd, train_cmd
-from insight_cli.cli import report_cmd
+from insight_cli.cli import config_cmd, env_cmd, logs_cmd, report_cmd, status_cmd, sweep_cmd, train_cmd
 
 EPILOG = """\
 Examples:
@@ -35,6 +34,9 @@ app = typer.Typer(
 )
 
 app.command("train", epilog=train_cmd.EPILOG, context_settings=train_cmd.CONTEXT)(train_cmd.train)
+app.command("sweep", epilog=sweep_cmd.EPILOG, context_settings=sweep_cmd.CONTEXT)(sweep_cmd.sweep)
+app.command("status", epilog=status_cmd.EPILOG)(status_cmd.status)
+app.command("logs", epilog=logs_cmd.EPILOG)(logs_cmd.logs)
 app.add_typer(config_cmd.app, name="config")
 app.command("env", epilog=env_cmd.EPILOG)(env_cmd.env)
 app.command("report", epilog=report_cmd.EPILOG)(report_cmd.report)

@@ -1,16 +1,37 @@
-"""Launch one run: write its config and meta, then run it in-process (local/Slurm launchers go through submitit)."""
+"""Launch runs: write their run directories, then run them in-process or submit them through submitit.
+
+    insight train --selector wmi                      # launcher=inprocess: blocks, breakpoints work
+    insight train --selector wmi launcher=local       # a submitit local job: returns at once
+    insight train --model qwen3-4b launcher=slurm     # a Slurm job with the model's GPU preset
+
+Every check that can reject the input (launcher reachable, resources, results folder writable, sbatch accepts the
+script) runs before anything is written, so bad input leaves no trace.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import os
+import shlex
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
 
-from omegaconf import DictConfig
+import submitit
+from omegaconf import DictConfig, OmegaConf
 
 from insight_cli.config import ConfigError, to_yaml
 from insight_cli.envinfo import environment
-from insight_cli.runs import RunDir
+from insight_cli.launch.resources import resources
+from insight_cli.runs import RunDir, run_id
+
+SUBMITIT_DIR = ".submitit"  # per sweep: job pickles and logs of every array task; runs link their own logs
 
 
+# ---------------------------------------------------------------------------------------------- run directories
 def prepare_run_dir(cfg: DictConfig, overrides: Sequence[str], command: Sequence[str]) -> RunDir:
     """Create results/<sweep>/<run_id>/ with config.yaml and meta.json (kept across attempts)."""
     run_dir = RunDir.for_config(cfg, cfg.paths.results_dir, cfg.sweep)
@@ -23,23 +44,281 @@ def prepare_run_dir(cfg: DictConfig, overrides: Sequence[str], command: Sequence
         ) from None
     run_dir.write_config(cfg)
     meta = run_dir.read_meta()
-    meta.update({"command": list(command), "overrides": list(overrides), "run_id": run_dir.path.name,
-                 "sweep": cfg.sweep, **environment()})
+    meta.update(
+        {
+            "command": list(command),
+            "overrides": list(overrides),
+            "run_id": run_dir.path.name,
+            "sweep": cfg.sweep,
+            **environment(),
+        }
+    )
     run_dir.write_meta(meta)
     return run_dir
 
 
-def launch_run(cfg: DictConfig, overrides: Sequence[str], command: Sequence[str], dry_run: bool = False) -> RunDir | None:
-    """Launch one run with ``cfg.launcher``; in-process runs block and show progress."""
-    if dry_run:
-        print(to_yaml(cfg))
-        print(f"# run directory: {RunDir.for_config(cfg, cfg.paths.results_dir, cfg.sweep).path}")
-        return None
-    if cfg.launcher.name != "inprocess":
-        raise ConfigError(f"launcher={cfg.launcher.name} is not available yet: use launcher=inprocess")
-    from insight_cli.train.run import run_training
+def check_writable(results_dir: str | os.PathLike) -> None:
+    """Raise a one-line ConfigError unless results_dir is (or can be created as) a writable folder; writes nothing."""
+    path = Path(results_dir).expanduser().absolute()
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        reason = "not a folder" if not probe.is_dir() else "permission denied"
+        raise ConfigError(
+            f"cannot write to results directory {str(results_dir)!r} ({reason} at {probe}): "
+            "choose a writable one with paths.results_dir=DIR"
+        )
 
+
+# ---------------------------------------------------------------------------------------------- launchers
+def check_launcher(cfg: Any, need_scheduler: bool = True) -> None:
+    """The launcher can run this config: the GPU request covers the model, and Slurm answers (launcher=slurm,
+    unless ``need_scheduler`` is False, as for --dry-run)."""
+    resources(cfg)
+    if need_scheduler and cfg["launcher"]["name"] == "slurm":
+        from insight_cli.launch.scheduler import slurm_problem
+
+        problem = slurm_problem()
+        if problem:
+            raise ConfigError(
+                f"launcher=slurm but no Slurm is reachable ({problem}): start the local one with "
+                "`sudo bash scripts/slurm-local.sh start`, or use launcher=local"
+            )
+
+
+def _mem(mem_gb: int) -> str:
+    return f"{int(mem_gb)}GB"
+
+
+def slurm_parameters(cfg: Any) -> dict[str, Any]:
+    """sbatch parameters (submitit's native names) of one run's config."""
+    launcher, res = cfg["launcher"], resources(cfg)
+    extra = dict(launcher.get("additional") or {})
+    extra.setdefault("requeue", True)  # scontrol requeue must be allowed whatever the cluster's JobRequeue is
+    params: dict[str, Any] = {
+        "job_name": launcher.get("job_name") or "insight",
+        "partition": launcher.get("partition"),
+        "account": launcher.get("account"),
+        "qos": launcher.get("qos"),
+        "constraint": launcher.get("constraint"),
+        "time": res.timeout_min,
+        "cpus_per_task": res.cpus_per_task,
+        "mem": _mem(res.mem_gb) if res.mem_gb else None,
+        "gpus_per_node": res.gpus or None,
+        "signal_delay_s": int(launcher.get("signal_delay_s") or 120),
+        "array_parallelism": int(launcher.get("array_parallelism") or 64),
+        "setup": list(launcher.get("setup") or []) or None,
+        "stderr_to_stdout": True,
+        "additional_parameters": extra,
+    }
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def python_command(cfg: Any) -> str:
+    return cfg["launcher"].get("python") or shlex.quote(sys.executable)
+
+
+def sbatch_text(cfg: Any, folder: str | os.PathLike, count: int = 1, python: str | None = None) -> str:
+    """The sbatch script submitit writes for ``count`` runs of this config (an array when count > 1)."""
+    from submitit.slurm.slurm import _make_sbatch_string
+
+    folder = Path(folder).absolute()
+    command = " ".join([python or python_command(cfg), "-u -m submitit.core._submit", shlex.quote(str(folder))])
+    return _make_sbatch_string(
+        command=command, folder=folder, map_count=count if count > 1 else None, **slurm_parameters(cfg)
+    )
+
+
+def sbatch_test(cfg: Any, folder: str | os.PathLike, count: int) -> None:
+    """``sbatch --test-only`` on the script: the cluster rejects a bad request (GPUs, partition, …) before any
+    file is written."""
+    text = sbatch_text(cfg, folder, count)
+    try:
+        out = subprocess.run(["sbatch", "--test-only"], input=text, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise ConfigError(f"sbatch --test-only failed to run ({exc}): check the Slurm installation") from None
+    if out.returncode != 0:
+        message = " ".join((out.stderr or out.stdout).replace("sbatch: error:", "").split())
+        raise ConfigError(
+            f"Slurm rejects the job ({message[:200]}): adjust launcher.* (see insight config show "
+            "launcher=slurm) or the model preset"
+        )
+
+
+class DetachedLocalExecutor(submitit.LocalExecutor):
+    """submitit's LocalExecutor whose job controllers do not inherit this process's stdio (so a CLI that returns at
+    once does not hold its caller's pipes open); the controllers' own output goes to ``local-controller.log``."""
+
+    def _submit_command(self, command: str):
+        with _stdio_to(Path(self.folder) / "local-controller.log"):
+            return super()._submit_command(command)
+
+
+@contextlib.contextmanager
+def _stdio_to(path: Path) -> Iterator[None]:
+    """Point file descriptors 0, 1, 2 at /dev/null and ``path`` while a child process is spawned."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(fd) for fd in (0, 1, 2)]
+    with open(os.devnull, "rb") as null, open(path, "ab") as log:
+        try:
+            os.dup2(null.fileno(), 0)
+            os.dup2(log.fileno(), 1)
+            os.dup2(log.fileno(), 2)
+            yield
+        finally:
+            for fd, copy in zip((0, 1, 2), saved, strict=True):
+                os.dup2(copy, fd)
+                os.close(copy)
+
+
+def make_executor(cfg: Any, folder: Path):
+    """The submitit executor of ``cfg.launcher`` (local or slurm), parameters set."""
+    launcher, res = cfg["launcher"], resources(cfg)
+    max_requeues = int(launcher.get("max_requeues") or 0)
+    if launcher["name"] == "local":
+        executor = DetachedLocalExecutor(folder=str(folder), max_num_timeout=max_requeues)
+        params: dict[str, Any] = {
+            "timeout_min": int(res.timeout_min or 10080),
+            "signal_delay_s": int(launcher.get("signal_delay_s") or 120),
+            "stderr_to_stdout": True,
+            "gpus_per_node": res.gpus,
+        }
+        if launcher.get("setup"):
+            params["setup"] = list(launcher["setup"])
+        executor.update_parameters(**params)
+        return executor
+    executor = submitit.SlurmExecutor(folder=str(folder), max_num_timeout=max_requeues, python=python_command(cfg))
+    executor.update_parameters(**slurm_parameters(cfg))
+    return executor
+
+
+def make_job(cfg: Any, run_dir: RunDir):
+    """The picklable callable a job runs (launch/job.py)."""
+    from insight_cli.launch.job import TrainJob
+
+    launcher, res = cfg["launcher"], resources(cfg)
+    plain = cfg if isinstance(cfg, dict) else OmegaConf.to_container(cfg, resolve=True)
+    return TrainJob(
+        OmegaConf.to_yaml(OmegaConf.create(plain)),
+        str(run_dir.path),
+        launcher=launcher["name"],
+        max_requeues=int(launcher.get("max_requeues") or 0),
+        threads=res.cpus_per_task,
+    )
+
+
+def submit(cfg: Any, run_dirs: Sequence[RunDir], folder: Path, configs: Sequence[Any] | None = None) -> list[dict]:
+    """Submit one job per run dir (a job array on Slurm when there are several); returns submission records."""
+    configs = list(configs) if configs is not None else [cfg] * len(run_dirs)
+    executor = make_executor(cfg, folder)
+    jobs_in = [make_job(c, d) for c, d in zip(configs, run_dirs, strict=True)]
+    if len(jobs_in) == 1:
+        jobs = [executor.submit(jobs_in[0])]
+    else:
+        with executor.batch():
+            jobs = [executor.submit(j) for j in jobs_in]
+    host, name = socket.gethostname(), cfg["launcher"]["name"]
+    records = []
+    for job in jobs:
+        record = {"job_id": str(job.job_id), "launcher": name, "host": host}
+        if name == "local":
+            record["pid"] = int(job.job_id)
+        records.append(record)
+    return records
+
+
+# ---------------------------------------------------------------------------------------------- insight train
+def launch_run(
+    cfg: DictConfig, overrides: Sequence[str], command: Sequence[str], dry_run: bool = False
+) -> RunDir | None:
+    """Launch one run with ``cfg.launcher``: in-process runs block; local/slurm jobs are submitted and return."""
+    from insight_cli.launch.ledger import Ledger
+
+    check_launcher(cfg, need_scheduler=not dry_run)
+    folder = RunDir.for_config(cfg, cfg.paths.results_dir, cfg.sweep).submitit_dir
+    if dry_run:
+        print_dry_run(cfg, folder)
+        return None
+    from insight_cli.launch.sweep import single_run_state
+
+    target = RunDir.for_config(cfg, cfg.paths.results_dir, cfg.sweep)
+    state, job = single_run_state(target.path.parent, target.path.name)
+    if state == "running":
+        raise ConfigError(
+            f"run {target.path.name} is already running as {job['launcher']} job {job['job_id']}: follow it with "
+            f"`insight logs {target.path.name} -f`, or cancel that job first"
+        )
+    if state == "done":
+        print(f"run {target.path.name} is already done ({target.path}); delete that folder to train it again")
+        return target
+    check_writable(cfg.paths.results_dir)
+    if cfg.launcher.name == "slurm":
+        sbatch_test(cfg, folder, 1)
     run_dir = prepare_run_dir(cfg, overrides, command)
-    run_dir.record_attempt(job_id=None, launcher="inprocess")
-    run_training(cfg, run_dir)
+    ledger = Ledger(run_dir.path.parent)
+    planned = {"event": "planned", "run_id": run_dir.path.name, "values": {}, "overrides": list(overrides)}
+    if cfg.launcher.name == "inprocess":
+        ledger.append(
+            planned,
+            {
+                "event": "submitted",
+                "run_id": run_dir.path.name,
+                "job_id": str(os.getpid()),
+                "launcher": "inprocess",
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+            },
+        )
+        make_job(cfg, run_dir)()
+        return run_dir
+    with ledger.locked():
+        record = submit(cfg, [run_dir], folder)[0]
+        ledger.append(planned, {"event": "submitted", "run_id": run_dir.path.name, **record})
+    print(f"submitted {cfg.launcher.name} job {record['job_id']} for run {run_dir.path}")
+    print(f"follow it with: insight logs {run_dir.path.name} -f   (or insight status {cfg.sweep})")
     return run_dir
+
+
+def print_dry_run(cfg: Any, folder: Path, count: int = 1) -> None:
+    """One run's dry run: the composed config, the launch (sbatch script for Slurm), the GPU-hour estimate."""
+    plain = cfg if isinstance(cfg, dict) else OmegaConf.to_container(cfg, resolve=True)
+    print_config(plain)
+    print_launch(plain, folder, count)
+    print_estimate([plain] * count)
+
+
+def print_config(plain: dict) -> None:
+    print("# composed config of run", run_id(plain))
+    print(to_yaml(OmegaConf.create(plain)).rstrip())
+    print(f"# run directory: {RunDir.for_config(plain, plain['paths']['results_dir'], plain['sweep']).path}")
+
+
+def print_launch(plain: dict, folder: Path, count: int) -> None:
+    """How ``count`` runs of this config are launched: the sbatch script, the local command, or in-process."""
+    name = plain["launcher"]["name"]
+    if name == "slurm":
+        res = resources(plain)
+        shape = f"{plain['model']['name']}, {res.gpus} GPU(s)"
+        print(f"\n# sbatch script ({'job array of ' + str(count) + ' runs' if count > 1 else 'one job'}; {shape}):")
+        print(sbatch_text(plain, folder, max(count, 1)).rstrip())
+    elif name == "local":
+        print(f"\n# {count} submitit local job(s): {python_command(plain)} -u -m submitit.local._local {folder}")
+    else:
+        print("\n# in-process: runs in this Python process, one after the other")
+
+
+def print_estimate(configs: Sequence[Any]) -> None:
+    """GPU-hours = Σ steps × seconds per step × GPUs, broken down by resource shape."""
+    from insight_cli.launch.resources import gpu_hours
+
+    shapes: dict[tuple, int] = {}
+    for cfg in configs:
+        res = resources(cfg)
+        key = (int(cfg["trainer"]["steps"]), res.seconds_per_step, res.gpus)
+        shapes[key] = shapes.get(key, 0) + 1
+    terms = " + ".join(f"{n} × {steps} steps × {sec:g} s × {gpus} GPU" for (steps, sec, gpus), n in shapes.items())
+    gpu_h, wall_h = gpu_hours(list(configs))
+    print(f"\n# estimate: {terms or '0 runs'} = {gpu_h:.1f} GPU-hours ({wall_h:.2f} run-hours)")

@@ -273,7 +273,6 @@ def make_recorder(run_dir: RunDir, selection, evaluate, cfg: DictConfig, bar, wa
 # ---------------------------------------------------------------------------------------------- the run
 def run_training(cfg: DictConfig, run_dir: RunDir) -> dict:
     """Train one run into ``run_dir`` (resuming from its newest checkpoint); returns {'state', 'step'}."""
-    _STOP.clear()
     run_dir.create()
     step = int(run_dir.read_status().get("step", 0))
     run_dir.set_status("running", step)
@@ -283,6 +282,8 @@ def run_training(cfg: DictConfig, run_dir: RunDir) -> dict:
         state = "preempted" if isinstance(exc, KeyboardInterrupt) else "failed"
         run_dir.set_status(state, int(run_dir.read_status().get("step", 0)), error=f"{type(exc).__name__}: {exc}")
         raise
+    finally:
+        _STOP.clear()  # cleared on the way out, so a stop requested while the run starts up is not lost
     run_dir.set_status(result["state"], result["step"])
     return result
 

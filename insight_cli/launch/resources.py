@@ -1,0 +1,95 @@
+"""What one run asks the scheduler for: GPUs, CPUs, memory, time — from the launcher config, else the model preset.
+
+Every ``launcher.*`` resource left ``null`` comes from the model: GPUs from ``model.gpus`` (conf/model/*.yaml),
+CPUs, memory and the seconds-per-step figure of the GPU-hour estimate from :data:`PRESETS` below, keyed by
+``model.name``. Set any of them on the command line to override (``launcher.mem_gb=128``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from insight_cli.config import ConfigError
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Per-model defaults: CPU cores and host memory per run, and measured-or-estimated seconds per GRPO step."""
+
+    cpus_per_task: int
+    mem_gb: int
+    seconds_per_step: float
+
+
+# Host resources per model size (GPU counts live in conf/model/*.yaml as model.gpus). Seconds per step are for the
+# paper's step (M = 256 prompts × K = 8 rollouts, vLLM colocated) on H100-class GPUs; the miniature's is measured
+# on 2 CPU cores. They only feed the GPU-hour estimate of --dry-run.
+PRESETS: dict[str, Preset] = {
+    "tiny-cpu": Preset(cpus_per_task=1, mem_gb=4, seconds_per_step=2.0),
+    "qwen3-0.6b": Preset(cpus_per_task=8, mem_gb=64, seconds_per_step=45.0),
+    "qwen3-1.7b": Preset(cpus_per_task=8, mem_gb=96, seconds_per_step=75.0),
+    "qwen3-4b": Preset(cpus_per_task=32, mem_gb=256, seconds_per_step=120.0),
+    "qwen3-8b": Preset(cpus_per_task=64, mem_gb=480, seconds_per_step=180.0),
+    "qwen2.5-7b": Preset(cpus_per_task=64, mem_gb=480, seconds_per_step=170.0),
+}
+# a model without a preset: 8 cores and 64 GB per GPU (at least one), one minute per step
+FALLBACK_PER_GPU = Preset(cpus_per_task=8, mem_gb=64, seconds_per_step=60.0)
+
+
+@dataclass(frozen=True)
+class Resources:
+    """The resolved request of one run."""
+
+    gpus: int
+    cpus_per_task: int | None
+    mem_gb: int | None
+    timeout_min: int | None
+    seconds_per_step: float
+
+
+def _get(section: Any, key: str) -> Any:
+    return section.get(key) if hasattr(section, "get") else None
+
+
+def resources(cfg: Any) -> Resources:
+    """Resources of one run (``cfg`` resolved, DictConfig or plain dict); a request below the model's need is an
+    error that names the fix."""
+    model, launcher = cfg["model"], cfg["launcher"]
+    need = int(model.get("gpus") or 0)
+    preset = PRESETS.get(str(model.get("name")))
+    if preset is None:
+        n = max(need, 1)
+        preset = Preset(
+            FALLBACK_PER_GPU.cpus_per_task * n, FALLBACK_PER_GPU.mem_gb * n, FALLBACK_PER_GPU.seconds_per_step
+        )
+    gpus = _get(launcher, "gpus_per_node")
+    gpus = need if gpus is None else int(gpus)
+    if gpus < need:
+        raise ConfigError(
+            f"model {model.get('name')} needs {need} GPUs but launcher.gpus_per_node={gpus}: "
+            f"set launcher.gpus_per_node={need} (or more) or choose a smaller model"
+        )
+    cpus = _get(launcher, "cpus_per_task")
+    mem = _get(launcher, "mem_gb")
+    seconds = _get(launcher, "seconds_per_step")
+    timeout = _get(launcher, "timeout_min")
+    is_cluster = launcher.get("name") == "slurm"
+    return Resources(
+        gpus=gpus,
+        cpus_per_task=int(cpus) if cpus is not None else (preset.cpus_per_task if is_cluster else None),
+        mem_gb=int(mem) if mem is not None else (preset.mem_gb if is_cluster else None),
+        timeout_min=int(timeout) if timeout is not None else None,
+        seconds_per_step=float(seconds) if seconds is not None else preset.seconds_per_step,
+    )
+
+
+def gpu_hours(configs: list[Any]) -> tuple[float, float]:
+    """(GPU-hours, wall-hours) of running these configs: steps × seconds per step × GPUs, summed."""
+    gpu_h = wall_h = 0.0
+    for cfg in configs:
+        res = resources(cfg)
+        hours = int(cfg["trainer"]["steps"]) * res.seconds_per_step / 3600.0
+        wall_h += hours
+        gpu_h += hours * res.gpus
+    return gpu_h, wall_h
