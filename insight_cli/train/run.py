@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -54,16 +55,16 @@ def latest_checkpoint(folder: Path) -> Path | None:
 
 # ---------------------------------------------------------------------------------------------- data
 def load_problems(cfg: DictConfig) -> tuple[Any, list[dict], dict[str, list[dict]]]:
-    """The task module, its training pool and its held-out benchmarks (trimmed to trainer.eval.num_problems)."""
+    """The task module, its training pool and its full held-out benchmarks."""
     from insight_cli.tasks import get_task
 
     task = get_task(cfg.task.name)
-    problems = task.load_train(cfg.task, cfg.paths.data_dir)
-    benchmarks = task.load_eval(cfg.task, cfg.paths.data_dir)
-    limit = cfg.trainer.eval.num_problems
-    if limit is not None:
-        benchmarks = {name: items[: int(limit)] for name, items in benchmarks.items()}
-    return task, problems, benchmarks
+    return task, task.load_train(cfg.task, cfg.paths.data_dir), task.load_eval(cfg.task, cfg.paths.data_dir)
+
+
+def trim_benchmarks(benchmarks: dict[str, list[dict]], limit: int | None) -> dict[str, list[dict]]:
+    """The first ``trainer.eval.num_problems`` problems of each benchmark (all of them when None)."""
+    return benchmarks if limit is None else {name: items[: int(limit)] for name, items in benchmarks.items()}
 
 
 def held_out_keys(task_name: str, problems: list[dict], benchmarks: dict[str, list[dict]]) -> set:
@@ -302,6 +303,8 @@ def _train(cfg: DictConfig, run_dir: RunDir) -> dict:
     from insight_cli.train.selection import PromptSelection
 
     hf_logging.disable_progress_bar()  # weight-loading bars would interleave with the run's own progress bar
+    # TRL 1.16 still calls transformers' renamed is_gradient_checkpointing once per step: noise, not a user issue.
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     limit_cpu_threads()
     # --- data and model
     task, problems, benchmarks = load_problems(cfg)
@@ -309,6 +312,7 @@ def _train(cfg: DictConfig, run_dir: RunDir) -> dict:
         model, tokenizer, model_info = load_model(
             cfg.model, cfg.paths.cache_dir, held_out_keys(cfg.task.name, problems, benchmarks)
         )
+    benchmarks = trim_benchmarks(benchmarks, cfg.trainer.eval.num_problems)
     # --- selector, pool sampler and their bookkeeping (seeded apart from each other and from torch)
     seeds = np.random.SeedSequence(int(cfg.seed)).generate_state(2)
     selector = build_selector(len(problems), cfg.selector, seed=int(seeds[0]))
