@@ -134,6 +134,9 @@ def validate(cfg: DictConfig) -> None:
         build_selector(1, cfg.selector, seed=0)
     except (SelectorConfigError, ValueError, KeyError) as exc:
         raise ConfigError(_one_line(exc)) from None
+    from insight_cli.train.preflight import check_config  # GPU-path contradictions (tensor parallel vs GPUs)
+
+    check_config(cfg)
 
 
 def to_yaml(cfg: DictConfig) -> str:

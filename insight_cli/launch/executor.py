@@ -76,6 +76,10 @@ def check_launcher(cfg: Any, need_scheduler: bool = True) -> None:
     """The launcher can run this config: the GPU request covers the model, and Slurm answers (launcher=slurm,
     unless ``need_scheduler`` is False, as for --dry-run)."""
     resources(cfg)
+    if need_scheduler:  # not on --dry-run: a plan may be made anywhere
+        from insight_cli.train.preflight import check_environment
+
+        check_environment(cfg)
     if need_scheduler and cfg["launcher"]["name"] == "slurm":
         from insight_cli.launch.scheduler import slurm_problem
 

@@ -1,0 +1,105 @@
+"""Checks that reject a GPU-path run before anything is launched or submitted, each as a one-line ConfigError.
+
+Two kinds, called at two moments:
+
+* :func:`check_config` — contradictions inside the config (tensor parallel wider than the run's GPUs, or not
+  dividing them). Pure, cheap, safe for ``--dry-run``: ``config.validate`` calls it.
+* :func:`check_environment` — the config against the place the run will execute: vLLM or DeepSpeed requested but
+  not installed in the interpreter the job will run (``launcher.python``, else this one), GPUs requested from an
+  in-process or local launch on a machine without them, more GPUs than ``launcher.gpus_per_node`` grants. Called
+  by the launcher right before it runs or submits (not on ``--dry-run``, which may be planned anywhere).
+
+    insight train --model qwen3-4b                    # on a laptop: "model qwen3-4b needs 4 GPUs but ..."
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+from typing import Any
+
+from insight_cli.config import ConfigError
+
+# Packages a config can require beyond the base install, by the feature that needs them.
+VLLM_HINT = "install it on the GPU nodes (pip install vllm) or set model.vllm.enabled=false"
+DEEPSPEED_HINT = "install it (pip install deepspeed) or set model.distributed=fsdp"
+
+
+def config_problems(cfg: Any) -> list[str]:
+    """Contradictions inside the config itself, one line each."""
+    model = cfg["model"]
+    gpus, vllm = int(model.get("gpus") or 0), model.get("vllm") or {}
+    problems = []
+    tp = int(vllm.get("tensor_parallel_size") or 1)
+    if vllm.get("enabled") and tp > max(gpus, 1):
+        problems.append(
+            f"model.vllm.tensor_parallel_size={tp} is larger than model.gpus={gpus}: "
+            f"set model.vllm.tensor_parallel_size≤{max(gpus, 1)} or model.gpus≥{tp}"
+        )
+    elif vllm.get("enabled") and gpus > 1 and gpus % tp:
+        problems.append(
+            f"model.vllm.tensor_parallel_size={tp} does not divide model.gpus={gpus}: every vLLM engine spans "
+            f"{tp} of the run's processes; choose a divisor of {gpus}"
+        )
+    if str(model.get("distributed") or "none") not in ("none", "zero3", "fsdp"):
+        problems.append(f"model.distributed={model.get('distributed')!r} is unknown: use none, zero3 or fsdp")
+    return problems
+
+
+def has_module(name: str, python: str | None = None) -> bool:
+    """Whether ``import name`` can find the module here, or in the interpreter ``python`` (a command line)."""
+    if not python:
+        return importlib.util.find_spec(name) is not None
+    probe = f"import importlib.util, sys; sys.exit(importlib.util.find_spec({name!r}) is None)"
+    try:
+        return subprocess.run([*python.split(), "-c", probe], capture_output=True, timeout=60).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def _gpus(n: int) -> str:
+    return f"{n} GPU" if n == 1 else f"{n} GPUs"
+
+
+def cuda_devices() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def environment_problems(cfg: Any) -> list[str]:
+    """The config against where the run will execute, one line each (imports torch only for local launches)."""
+    model, launcher = cfg["model"], cfg["launcher"]
+    name, gpus = model.get("name"), int(model.get("gpus") or 0)
+    where = launcher.get("name") or "inprocess"
+    python = launcher.get("python") if where == "slurm" else None
+    interpreter = f"launcher.python ({python})" if python else "this Python"
+    problems = []
+    granted = launcher.get("gpus_per_node")
+    if granted is not None and int(granted) < gpus:
+        problems.append(
+            f"model {name} needs {_gpus(gpus)} but launcher.gpus_per_node={granted}: "
+            f"set launcher.gpus_per_node={gpus} (or more) or choose a smaller model"
+        )
+    if where != "slurm" and gpus > 0 and (have := cuda_devices()) < gpus:
+        problems.append(
+            f"model {name} needs {_gpus(gpus)} but this machine has {have}: use launcher=slurm, or --model tiny-cpu"
+        )
+    vllm = model.get("vllm") or {}
+    if vllm.get("enabled") and not has_module("vllm", python):
+        problems.append(f"model.vllm.enabled=true but vLLM is not installed in {interpreter}: {VLLM_HINT}")
+    if str(model.get("distributed")) == "zero3" and gpus > 1 and not has_module("deepspeed", python):
+        problems.append(f"model.distributed=zero3 but DeepSpeed is not installed in {interpreter}: {DEEPSPEED_HINT}")
+    return problems
+
+
+def check_config(cfg: Any) -> None:
+    """Raise the first config contradiction as a one-line ConfigError."""
+    for problem in config_problems(cfg):
+        raise ConfigError(problem)
+
+
+def check_environment(cfg: Any) -> None:
+    """Raise the first config-versus-machine problem as a one-line ConfigError (call right before launching)."""
+    for problem in environment_problems(cfg):
+        raise ConfigError(problem)
