@@ -21,9 +21,18 @@ WARMUP_STEPS = 2
 
 
 def measure(selector: str, steps: int, results_dir: str, extra: list[str]) -> dict[str, float]:
-    cfg = compose([f"selector={selector}", f"trainer.steps={steps}", "trainer.eval.every=100000",
-                   "trainer.eval.num_problems=8", "trainer.eval.n_samples=1", f"trainer.save_every={steps}",
-                   f"paths.results_dir={results_dir}", *extra])
+    cfg = compose(
+        [
+            f"selector={selector}",
+            f"trainer.steps={steps}",
+            "trainer.eval.every=100000",
+            "trainer.eval.num_problems=8",
+            "trainer.eval.n_samples=1",
+            f"trainer.save_every={steps}",
+            f"paths.results_dir={results_dir}",
+            *extra,
+        ]
+    )
     run_dir = prepare_run_dir(cfg, overrides=[], command=["bench/train_step.py"])
     run_training(cfg, run_dir)
     records = run_dir.read("metrics.jsonl")[WARMUP_STEPS:]
@@ -45,7 +54,9 @@ def main() -> None:
             rows[name] = measure(name, args.steps, tmp, args.overrides)
     print(f"{'selector':<22}{'step s':>10}{'selector s':>14}{'selector/step':>16}{'M×K':>8}")
     for name, row in rows.items():
-        print(f"{name:<22}{row['step_s']:>10.3f}{row['selector_s']:>14.6f}{row['ratio']:>15.4%}{row['completions']:>8}")
+        print(
+            f"{name:<22}{row['step_s']:>10.3f}{row['selector_s']:>14.6f}{row['ratio']:>15.4%}{row['completions']:>8}"
+        )
     worst = max(rows, key=lambda n: rows[n]["ratio"])
     print(f"worst selector/step ratio: {rows[worst]['ratio']:.4%} ({worst}; goal ≤ 1%)")
 

@@ -66,7 +66,14 @@ CASES = [
     ("sweep-slurm-unreachable", ["sweep", "mu=0.3,0.5", "launcher=slurm"], BOGUS_SLURM, "launcher=local"),
     (
         "sweep-gpus-below-model",
-        ["sweep", "--model", "qwen3-0.6b,qwen3-8b", "launcher=slurm", "launcher.gpus_per_node=1", "model.vllm.enabled=false"],
+        [
+            "sweep",
+            "--model",
+            "qwen3-0.6b,qwen3-8b",
+            "launcher=slurm",
+            "launcher.gpus_per_node=1",
+            "model.vllm.enabled=false",
+        ],
         None,
         "needs 8 GPUs",
     ),
