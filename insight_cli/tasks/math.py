@@ -46,6 +46,8 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
+from insight_cli.tasks.catalog import documented_sizes
+
 PROMPT_SUFFIX = " Let's think step by step and output the final answer within \\boxed{}."
 PROMPT_STYLES = {"boxed": PROMPT_SUFFIX, "plain": ""}
 MAX_ANSWER_CHARS = 2000  # a boxed answer longer than this is not an answer (and would only cost parse time)
@@ -762,14 +764,4 @@ def load_eval(task_cfg: Any, data_dir: str | None) -> dict[str, list[dict]]:
 
 def describe(task_cfg: Any, data_dir: str | None) -> dict[str, int | None]:
     """Set name → size for ``insight config show`` (documented sizes from the config; nothing is loaded)."""
-
-    def size(name: str, limit: int) -> int | None:
-        documented = _cfg(_spec(task_cfg, name), "size")
-        if int(limit) > 0:
-            return int(limit) if documented is None else min(int(limit), int(documented))
-        return None if documented is None else int(documented)
-
-    train = str(_cfg(task_cfg, "train_set"))
-    out = {f"train: {train}": size(train, _cfg(task_cfg, "train_size"))}
-    out.update({str(n): size(str(n), _cfg(task_cfg, "eval_size")) for n in _cfg(task_cfg, "eval_sets")})
-    return out
+    return documented_sizes(task_cfg, _cfg, _spec)

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from insight_cli.tasks.catalog import documented_sizes
 from insight_cli.tasks.math import last_boxed, read_rows
 
 LETTERS = "ABCDEFGHIJ"
@@ -227,15 +228,5 @@ def load_eval(task_cfg: Any, data_dir: str | None) -> dict[str, list[dict]]:
 
 
 def describe(task_cfg: Any, data_dir: str | None) -> dict[str, int | None]:
-    """Set name → size for ``insight config show`` (documented sizes; None where only loading tells)."""
-
-    def size(name: str, limit: int) -> int | None:
-        documented = _cfg(_spec(task_cfg, name), "size")
-        if int(limit) > 0:
-            return int(limit) if documented is None else min(int(limit), int(documented))
-        return None if documented is None else int(documented)
-
-    train = str(_cfg(task_cfg, "train_set"))
-    out = {f"train: {train}": size(train, int(_cfg(task_cfg, "train_size", 0)))}
-    out.update({str(n): size(str(n), int(_cfg(task_cfg, "eval_size", 0))) for n in _cfg(task_cfg, "eval_sets", [])})
-    return out
+    """Set name → size for ``insight config show`` (documented sizes from the config; nothing is loaded)."""
+    return documented_sizes(task_cfg, _cfg, _spec)
