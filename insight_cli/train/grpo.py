@@ -93,28 +93,20 @@ class SelectorGRPOTrainer(GRPOTrainer):
         return super()._generate_and_score_completions(self._rows_for(self._batch_prompt_ids, local_size))
 
     def _generate_with_group_filter(self, local_size: int, groups: int) -> dict[str, Any]:
-        """DAPO dynamic sampling: generate batches until ``groups`` mixed-outcome groups are kept (or the cap)."""
+        """DAPO dynamic sampling: generate batches until ``groups`` mixed-outcome groups are kept (or the cap).
+
+        Which groups to keep, when to stop and how to fill is the selector's :class:`GroupAccumulator`; this method
+        only generates the batches and gathers the rows it names."""
         if self.accelerator.num_processes > 1:
             raise NotImplementedError("dynamic_sampling runs on one process; use a single-GPU preset")
-        selector = self.selection.selector
-        cap = int(selector.cfg.get("max_gen_batches", 10))
-        kept: list[dict[str, Any]] = []
-        kept_groups = 0
-        last_batch: dict[str, Any] | None = None
-        for _ in range(cap):
+        accumulator = self.selection.selector.accumulator(groups)
+        batches: list[dict[str, Any]] = []
+        while not accumulator.done:
             self._batch_prompt_ids = self._broadcast_choice(groups)
-            batch = super()._generate_and_score_completions(self._rows_for(self._batch_prompt_ids, local_size))
-            keep = selector.filter_groups(self._batch_prompt_ids, *self._last_outcomes)
-            last_batch = batch
-            if keep.any():
-                kept.append(_select_groups(batch, keep, self.num_generations))
-                kept_groups += int(keep.sum())
-            if kept_groups >= groups:
-                break
-        if not kept:  # nothing had mixed outcomes within the cap: train on the last batch as generated
-            kept = [last_batch]
-        merged = _concat_batches(kept, self.processing_class.pad_token_id)
-        return _fill_to_groups(merged, groups, self.num_generations)
+            batches.append(super()._generate_and_score_completions(self._rows_for(self._batch_prompt_ids, local_size)))
+            accumulator.add(self._batch_prompt_ids, *self._last_outcomes)
+        merged = _concat_batches(batches, self.processing_class.pad_token_id)
+        return _take_groups(merged, accumulator.final_indices(), self.num_generations)
 
     # ---------------------------------------------------------------- checkpoints carry the selection state
     def _save_checkpoint(self, model, trial):
@@ -142,11 +134,6 @@ class SelectorGRPOTrainer(GRPOTrainer):
 
 
 # ---------------------------------------------------------------- batch surgery for dynamic sampling
-def _select_groups(batch: dict[str, Any], keep: np.ndarray, k: int) -> dict[str, Any]:
-    rows = torch.from_numpy(np.repeat(keep, k))
-    return {key: (value[rows] if _is_row_tensor(value, len(rows)) else value) for key, value in batch.items()}
-
-
 def _is_row_tensor(value: Any, rows: int) -> bool:
     return isinstance(value, torch.Tensor) and value.dim() >= 1 and value.shape[0] == rows
 
@@ -160,7 +147,8 @@ def _pad_to(tensor: torch.Tensor, width: int, value: float, left: bool) -> torch
 
 
 def _concat_batches(batches: list[dict[str, Any]], pad_id: int) -> dict[str, Any]:
-    """Row-concatenate scored batches, re-padding prompts on the left and completions on the right."""
+    """Row-concatenate scored batches, re-padding prompts on the left and completions on the right (scalars such as
+    num_items_in_batch are taken from the first batch; :func:`_take_groups` recounts them for the rows it keeps)."""
     if len(batches) == 1:
         return batches[0]
     merged: dict[str, Any] = {}
@@ -175,17 +163,13 @@ def _concat_batches(batches: list[dict[str, Any]], pad_id: int) -> dict[str, Any
             fill = pad_id if key.endswith("_ids") else 0
             values = [_pad_to(v, width, fill, left) for v in values]
         merged[key] = torch.cat(values, dim=0)
-    if "completion_mask" in merged and "num_items_in_batch" in merged:
-        merged["num_items_in_batch"] = merged["completion_mask"].sum()
     return merged
 
 
-def _fill_to_groups(batch: dict[str, Any], groups: int, k: int) -> dict[str, Any]:
-    """Trim to ``groups`` groups, or repeat the last kept groups to fill the batch (DAPO's fill rule)."""
+def _take_groups(batch: dict[str, Any], positions: np.ndarray, k: int) -> dict[str, Any]:
+    """The rows of the groups at ``positions`` (K consecutive rows per group), in that order."""
     rows = next(v.shape[0] for v in batch.values() if isinstance(v, torch.Tensor) and v.dim() >= 1)
-    have = rows // k
-    order = np.concatenate([np.arange(have), np.full(max(groups - have, 0), have - 1)])[:groups]
-    index = torch.from_numpy((order[:, None] * k + np.arange(k)[None, :]).ravel())
+    index = torch.from_numpy((np.asarray(positions)[:, None] * k + np.arange(k)[None, :]).ravel())
     out = {key: (value[index] if _is_row_tensor(value, rows) else value) for key, value in batch.items()}
     if "completion_mask" in out and "num_items_in_batch" in out:
         out["num_items_in_batch"] = out["completion_mask"].sum()
