@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import pytest
@@ -36,6 +37,62 @@ CASES = [
         ["train", "--model", "qwen3-4b", "launcher=local", "launcher.gpus_per_node=1"],
         None,
         "launcher.gpus_per_node=4",
+    ),
+    # --- insight train: GPU-path combinations that cannot run (checked before anything is written or submitted)
+    (
+        "train-slurm-gpus-below-model-dry-run",
+        ["train", "--model", "qwen3-8b", "launcher=slurm", "launcher.gpus_per_node=4", "--dry-run"],
+        None,
+        "set launcher.gpus_per_node=8",
+    ),
+    (
+        "train-tensor-parallel-above-gpus",
+        ["train", "--model", "qwen3-1.7b", "model.vllm.tensor_parallel_size=2"],
+        None,
+        "tensor_parallel_size=2 is larger than model.gpus=1",
+    ),
+    ("train-unknown-distributed", ["train", "--model", "qwen3-4b", "model.distributed=ddp"], None, "is unknown"),
+    (
+        "train-multi-gpu-without-sharding",
+        ["train", "--model", "qwen3-4b", "model.distributed=none", "--dry-run"],
+        None,
+        "set model.distributed=zero3 or model.distributed=fsdp",
+    ),
+    (
+        "train-sharding-on-one-gpu",
+        ["train", "--model", "qwen3-1.7b", "model.distributed=fsdp"],
+        None,
+        "set model.distributed=none, or model.gpus≥2",
+    ),
+    (
+        "train-processes-other-than-gpus",
+        ["train", "--model", "qwen3-4b", "launcher=slurm", "launcher.processes=2"],
+        None,
+        "leave launcher.processes=null",
+    ),
+    ("train-processes-zero", ["train", "launcher.processes=0"], None, "launcher.processes=0 must be ≥ 1"),
+    (
+        "train-processes-do-not-split-the-batch",
+        ["train", "launcher.processes=3", "M=64", "K=8"],
+        None,
+        "512 completions do not split over 3 processes",
+    ),
+    *(
+        [
+            (
+                "train-zero3-without-deepspeed",
+                ["train", "--model", "qwen3-4b", "launcher=slurm", "model.vllm.enabled=false"],
+                NO_SLURM_PATH,  # found before Slurm is asked: no scheduler needed to reject it
+                "DeepSpeed is not installed",
+            )
+        ]
+        if importlib.util.find_spec("deepspeed") is None
+        else []
+    ),
+    *(
+        [("train-vllm-not-installed", ["train", "model.vllm.enabled=true"], None, "vLLM is not installed")]
+        if importlib.util.find_spec("vllm") is None
+        else []
     ),
     # --- insight sweep: malformed axes
     ("sweep-empty-value", ["sweep", "mu="], None, "no value after '='"),

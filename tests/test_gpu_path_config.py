@@ -140,3 +140,47 @@ def test_gpu_model_launched_in_process_without_a_gpu_fails_before_launch():
 
 def test_the_cpu_miniature_passes_every_check():
     assert environment_problems(compose([])) == []
+
+
+def test_unknown_distributed_strategy_fails_when_composing():
+    with pytest.raises(ConfigError) as excinfo:
+        compose(["model=qwen3-4b", "model.distributed=ddp"])
+    assert "model.distributed='ddp' is unknown: use none, zero3 or fsdp" in one_line_error(excinfo)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("deepspeed") is not None, reason="DeepSpeed is installed here")
+def test_zero3_without_deepspeed_fails_before_submit_and_fsdp_needs_nothing_extra():
+    cfg = compose(["model=qwen3-4b", "launcher=slurm", "model.vllm.enabled=false"])
+    with pytest.raises(ConfigError) as excinfo:
+        check_environment(cfg)
+    assert "model.distributed=zero3 but DeepSpeed is not installed in this Python" in one_line_error(excinfo)
+    assert "model.distributed=fsdp" in one_line_error(excinfo)  # the fix it names
+    check_environment(
+        compose(["model=qwen3-4b", "launcher=slurm", "model.vllm.enabled=false", "model.distributed=fsdp"])
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        (["model=qwen3-4b", "model.distributed=none"], "model.gpus=4 but model.distributed=none"),
+        (["model=qwen3-0.6b", "model.distributed=zero3"], "model.distributed=zero3 shards over several GPUs"),
+        (["model=qwen3-8b", "launcher.processes=4"], "launcher.processes=4 but model qwen3-8b trains one process"),
+        (["launcher=local", "launcher.processes=0"], "launcher.processes=0 must be ≥ 1"),
+        (["launcher.processes=3", "M=16", "K=4"], "64 completions do not split over 3 processes × 1 micro-batches"),
+        (["model=qwen3-8b", "M=3", "K=2"], "6 completions do not split over 8 processes"),
+    ],
+)
+def test_process_layouts_that_cannot_run_fail_when_composing(overrides, fragment):
+    with pytest.raises(ConfigError) as excinfo:
+        compose(overrides)
+    assert fragment in one_line_error(excinfo)
+
+
+def test_process_layouts_that_can_run_are_accepted():
+    from insight_cli.train.preflight import training_processes
+
+    assert training_processes(compose(["launcher.processes=2", "M=16", "K=4"])) == 2  # CPU ranks
+    assert training_processes(compose(["model=qwen3-8b", "launcher.processes=8"])) == 8  # the same as model.gpus
+    assert training_processes(compose(["model=qwen3-8b"])) == 8
+    assert training_processes(compose(["model=qwen3-1.7b"])) == training_processes(compose([])) == 1

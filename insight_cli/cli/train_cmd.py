@@ -21,7 +21,11 @@ Examples:
 
   insight train --selector wmi mu=0.5 eta=3 pool=8     # paper symbols work as keys
 
-  insight train --model qwen3-4b --selector wmi launcher=slurm   # a GPU run on Slurm
+  insight train --model qwen3-4b --selector wmi launcher=slurm   # a GPU run on Slurm (4 GPUs, accelerate launch)
+
+  insight train --model qwen3-4b launcher=slurm --dry-run        # its sbatch script, launch command, GPU-hours
+
+  insight train trainer=smoke launcher.processes=2               # 2 CPU ranks over gloo (torchrun), as on GPUs
 """
 
 

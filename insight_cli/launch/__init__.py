@@ -1,3 +1,4 @@
 """Launching runs: ``executor`` (in-process, submitit local, Slurm), ``job`` (the preemption-safe Checkpointable),
 ``plan`` (sweep expansion), ``ledger`` (per-sweep job ledger), ``sweep`` (classify and submit), ``scheduler``
-(squeue/sacct/process queries) and ``resources`` (GPU presets per model size)."""
+(squeue/sacct/process queries), ``resources`` (GPU presets per model size), ``processes`` (the launch command of a
+multi-process run and the job's side of running it) and ``worker`` (one rank of such a run)."""

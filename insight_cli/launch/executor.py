@@ -287,10 +287,12 @@ def launch_run(
 
 
 def print_dry_run(cfg: Any, folder: Path, count: int = 1) -> None:
-    """One run's dry run: the composed config, the launch (sbatch script for Slurm), the GPU-hour estimate."""
+    """One run's dry run: the composed config, the launch (sbatch script for Slurm), the training processes inside
+    the job (command, GPUs, accelerate config), the GPU-hour estimate."""
     plain = cfg if isinstance(cfg, dict) else OmegaConf.to_container(cfg, resolve=True)
     print_config(plain)
-    print_launch(plain, folder, count)
+    run_path = RunDir.for_config(plain, plain["paths"]["results_dir"], plain["sweep"]).path
+    print_launch(plain, folder, count, run_path=str(run_path))
     print_estimate([plain] * count)
 
 
@@ -300,8 +302,11 @@ def print_config(plain: dict) -> None:
     print(f"# run directory: {RunDir.for_config(plain, plain['paths']['results_dir'], plain['sweep']).path}")
 
 
-def print_launch(plain: dict, folder: Path, count: int) -> None:
-    """How ``count`` runs of this config are launched: the sbatch script, the local command, or in-process."""
+def print_launch(plain: dict, folder: Path, count: int, run_path: str | None = None) -> None:
+    """How ``count`` runs of this config are launched (the sbatch script, the local command, or in-process) and how
+    each trains inside its job (``run_path``: the run directory; None prints <results>/<sweep>/<run_id>)."""
+    from insight_cli.launch.processes import describe
+
     name = plain["launcher"]["name"]
     if name == "slurm":
         res = resources(plain)
@@ -312,6 +317,9 @@ def print_launch(plain: dict, folder: Path, count: int) -> None:
         print(f"\n# {count} submitit local job(s): {python_command(plain)} -u -m submitit.local._local {folder}")
     else:
         print("\n# in-process: runs in this Python process, one after the other")
+    run_path = run_path or f"{plain['paths']['results_dir']}/{plain['sweep']}/<run_id>"
+    print()
+    print("\n".join(describe(plain, run_path, python_command(plain), in_job=name != "inprocess")))
 
 
 def print_estimate(configs: Sequence[Any]) -> None:

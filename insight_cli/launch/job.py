@@ -14,6 +14,11 @@ Preemption, step by step (no step runs twice, none is skipped):
 4. The restarted job finds the same run directory (the run id is a config hash), appends its attempt to
    ``meta.json``, and ``run_training`` resumes from the newest checkpoint, dropping any record written after it.
 
+Runs on several processes (``model.gpus > 1``, or ``launcher.processes`` CPU ranks): the job does not train
+itself; it starts the launch command (``accelerate launch`` / ``torchrun``, see launch/processes.py) of one worker per
+rank on the run directory prepared before submission, passes a stop signal on to every rank, and after the
+launcher exits reads the run's status.json — then steps 3 and 4 above are the same.
+
 Why not submitit's own handler: it calls ``checkpoint()`` inside the signal handler, in the middle of a step,
 and requeues and exits at once — the step's work would be lost or done twice. It also counts a SIGUSR2 as a
 timeout (against ``max_num_timeout``) whenever ``timeout_min`` < 50, and ignores SIGTERM, so a plain
@@ -24,6 +29,7 @@ kept for the one moment our handlers are not installed yet (unpickling): it resu
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -36,25 +42,31 @@ from submitit.helpers import Checkpointable
 
 from insight_cli.launch.ledger import Ledger
 from insight_cli.runs import RunDir
+from insight_cli.train.preflight import training_processes
 
 LOCAL_REQUEUE_EXIT = 144  # submitit's local controller restarts a task that exits with this code
 
 
 class _StopSignals:
-    """Signal handlers that ask the training to stop after the current step and remember which signal came."""
+    """Signal handlers that ask the training to stop after the current step and remember which signal came.
 
-    def __init__(self, preempt_signal: int):
+    ``in_process``: the training runs in this process, so the handler sets its stop flag; otherwise (a
+    multi-process run) the job only notes the signal and passes it on to the ranks (launch/processes.py)."""
+
+    def __init__(self, preempt_signal: int, in_process: bool = True):
         self.preempt_signal = preempt_signal
+        self.in_process = in_process
         self.received: int | None = None
         self._previous: dict[int, Any] = {}
 
     def _handle(self, signum: int, frame: Any) -> None:
-        from insight_cli.train.run import request_stop
-
         # SIGUSR2 (requeue wanted) wins over the SIGTERM that our own `scontrol requeue` triggers afterwards
         if self.received != self.preempt_signal:
             self.received = signum
-        request_stop()
+        if self.in_process:
+            from insight_cli.train.run import request_stop
+
+            request_stop()
 
     def install(self) -> None:
         if threading.current_thread() is not threading.main_thread():
@@ -104,10 +116,13 @@ class TrainJob(Checkpointable):
         ledger = Ledger(run_dir.path.parent)
         env = _job_environment()
         job_id = str(env.job_id) if env is not None else str(os.getpid())
-        signals = _StopSignals(env._usr_sig() if env is not None else signal.SIGUSR2)
+        # several processes (GPUs, or CPU ranks) are started from here, unless this already is one of them
+        processes = training_processes(cfg)
+        spawn = processes > 1 and "WORLD_SIZE" not in os.environ
+        signals = _StopSignals(env._usr_sig() if env is not None else signal.SIGUSR2, in_process=not spawn)
         signals.install()
         try:
-            if self.threads:
+            if self.threads and not spawn:
                 import torch
 
                 torch.set_num_threads(int(self.threads))
@@ -121,7 +136,7 @@ class TrainJob(Checkpointable):
             )
             ledger.append(self._event(run_dir, "running", job_id))
             try:
-                result = run_training(cfg, run_dir)
+                result = self._run_processes(cfg, run_dir, processes, signals) if spawn else run_training(cfg, run_dir)
             except BaseException as exc:
                 state = "preempted" if isinstance(exc, KeyboardInterrupt) else "failed"
                 ledger.append(self._event(run_dir, state, job_id, error=f"{type(exc).__name__}: {exc}"[:500]))
@@ -132,6 +147,29 @@ class TrainJob(Checkpointable):
             ledger.append(self._event(run_dir, result["state"], job_id, step=result["step"]))
             return result
         return self._after_preemption(run_dir, ledger, job_id, result, signals.received, env)
+
+    def _run_processes(self, cfg: Any, run_dir: RunDir, processes: int, signals: _StopSignals) -> dict:
+        """Train on ``processes`` ranks through the launch command; the outcome is what the ranks wrote."""
+        from insight_cli.launch.processes import free_port, launch_command, run_processes
+
+        command = launch_command(cfg, run_dir.path, sys.executable, port=free_port())
+        print(f"launching {processes} training processes: {shlex.join(command)}", flush=True)
+        threads = max(1, int(self.threads) // processes) if self.threads else None
+        code = run_processes(
+            command,
+            stop_pending=lambda: signals.received is not None,
+            threads_per_process=threads,
+            ignore_signals=sorted({signal.SIGUSR2, signals.preempt_signal}),
+        )
+        status = run_dir.read_status()
+        state, step = status.get("state"), int(status.get("step", 0))
+        if state in ("done", "preempted") and (code == 0 or signals.received is not None):
+            # after a SIGTERM the launcher exits non-zero even though every rank stopped cleanly
+            return {"state": state, "step": step}
+        error = f"training processes exited with code {code} (run state {state!r}): see the job log"
+        if state != "failed":
+            run_dir.set_status("failed", step, error=error)
+        raise RuntimeError(error)
 
     def _after_preemption(
         self, run_dir: RunDir, ledger: Ledger, job_id: str, result: dict, received: int | None, env: Any

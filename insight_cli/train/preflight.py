@@ -3,7 +3,9 @@
 Two kinds, called at two moments:
 
 * :func:`check_config` — contradictions inside the config (tensor parallel wider than the run's GPUs, or not
-  dividing them). Pure, cheap, safe for ``--dry-run``: ``config.validate`` calls it.
+  dividing them; a sharding strategy without several GPUs, or several GPUs without one; a process count that
+  contradicts the GPUs or does not split a step's completions). Pure, cheap, safe for ``--dry-run``:
+  ``config.validate`` calls it.
 * :func:`check_environment` — the config against the place the run will execute: vLLM or DeepSpeed requested but
   not installed in the interpreter the job will run (``launcher.python``, else this one), GPUs requested from an
   in-process or local launch on a machine without them, more GPUs than ``launcher.gpus_per_node`` grants. Called
@@ -25,6 +27,55 @@ VLLM_HINT = "install it on the GPU nodes (pip install vllm) or set model.vllm.en
 DEEPSPEED_HINT = "install it (pip install deepspeed) or set model.distributed=fsdp"
 
 
+STRATEGIES = ("none", "zero3", "fsdp")  # model.distributed; zero3 and fsdp name conf/accelerate/<strategy>.yaml
+
+
+def training_processes(cfg: Any) -> int:
+    """Training processes of one run: one per GPU (``model.gpus``); on CPU ``launcher.processes`` (default 1).
+
+    More than one means the job starts them with a distributed launch (insight_cli/launch/processes.py)."""
+    gpus = int(cfg["model"].get("gpus") or 0)
+    requested = cfg["launcher"].get("processes")
+    if gpus > 0:
+        return gpus
+    return max(1, int(requested)) if requested is not None else 1
+
+
+def process_problems(cfg: Any) -> list[str]:
+    """How one run is split over processes: the strategy, the process count and the batch must agree."""
+    model, launcher, trainer = cfg["model"], cfg["launcher"], cfg["trainer"]
+    name, gpus = model.get("name"), int(model.get("gpus") or 0)
+    strategy, requested = str(model.get("distributed") or "none"), launcher.get("processes")
+    problems = []
+    if strategy not in STRATEGIES:
+        return [f"model.distributed={model.get('distributed')!r} is unknown: use none, zero3 or fsdp"]
+    if requested is not None and int(requested) < 1:
+        problems.append(f"launcher.processes={requested} must be ≥ 1: set it to the CPU ranks wanted, or null")
+    elif requested is not None and gpus > 0 and int(requested) != gpus:
+        problems.append(
+            f"launcher.processes={requested} but model {name} trains one process per GPU (model.gpus={gpus}): "
+            f"leave launcher.processes=null, or set model.gpus={requested}"
+        )
+    if gpus > 1 and strategy == "none":
+        problems.append(
+            f"model {name} has model.gpus={gpus} but model.distributed=none: multi-GPU runs shard the model; "
+            "set model.distributed=zero3 or model.distributed=fsdp, or model.gpus=1"
+        )
+    if strategy != "none" and gpus <= 1:
+        problems.append(
+            f"model.distributed={strategy} shards over several GPUs but model {name} has model.gpus={gpus}: "
+            f"set model.distributed=none, or model.gpus≥2"
+        )
+    processes, micro = training_processes(cfg), int(trainer.get("micro_batches") or 1)
+    completions = int(trainer.get("prompts_per_step") or 0) * int(trainer.get("num_generations") or 0)
+    if processes > 1 and completions % (processes * micro):
+        problems.append(
+            f"M×K = {completions} completions do not split over {processes} processes × {micro} micro-batches: "
+            f"choose M×K divisible by {processes * micro}, or change trainer.micro_batches or the process count"
+        )
+    return problems
+
+
 def config_problems(cfg: Any) -> list[str]:
     """Contradictions inside the config itself, one line each."""
     model = cfg["model"]
@@ -41,9 +92,7 @@ def config_problems(cfg: Any) -> list[str]:
             f"model.vllm.tensor_parallel_size={tp} does not divide model.gpus={gpus}: every vLLM engine spans "
             f"{tp} of the run's processes; choose a divisor of {gpus}"
         )
-    if str(model.get("distributed") or "none") not in ("none", "zero3", "fsdp"):
-        problems.append(f"model.distributed={model.get('distributed')!r} is unknown: use none, zero3 or fsdp")
-    return problems
+    return problems + process_problems(cfg)
 
 
 def has_module(name: str, python: str | None = None) -> bool:

@@ -36,15 +36,32 @@ def request_stop() -> None:
 
 
 def limit_cpu_threads() -> None:
-    """On CPU, use only the cores Slurm granted this job: oversubscribed torch threads spin instead of working
-    (measured here: 8x the CPU time per step when two 2-thread processes share 2 cores)."""
+    """On CPU, use only the cores Slurm granted this job, shared by the job's ranks: oversubscribed torch threads
+    spin instead of working (measured here: 8x the CPU time per step when two 2-thread processes share 2 cores)."""
     import os
 
     import torch
 
     granted = os.environ.get("SLURM_CPUS_PER_TASK")
     if granted and not torch.cuda.is_available():
-        torch.set_num_threads(max(1, int(granted)))
+        torch.set_num_threads(max(1, int(granted) // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
+
+
+def stop_requested_anywhere() -> bool:
+    """Whether any rank was asked to stop (one rank alone: whether this one was). Called by every rank at the end of
+    every step: ranks must leave the loop at the same step, or those that go on wait forever in the next step's
+    collectives (the broadcast of the chosen prompts, the gather of outcomes, ZeRO-3's parameter gathers)."""
+    import torch
+    import torch.distributed as dist
+
+    asked = _STOP.is_set()
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
+        return asked
+    from accelerate import PartialState
+
+    flag = torch.tensor([int(asked)], device=PartialState().device)  # a CUDA tensor for NCCL, a CPU one for gloo
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag.item())
 
 
 def latest_checkpoint(folder: Path) -> Path | None:
@@ -213,6 +230,7 @@ def make_recorder(run_dir: RunDir, selection, evaluate, cfg: DictConfig, bar, wa
             self.step_started = self.started
             self.pending: dict[str, Any] | None = None
             self.last_pass: float | None = None
+            self.stopped = False  # the ranks agreed to stop early (request_stop on any of them)
             self.evaluated_before = bool(run_dir.read("eval.jsonl"))  # read once, before rank 0 writes to it
 
         def on_train_begin(self, args, state, control, model=None, **kwargs):
@@ -244,7 +262,7 @@ def make_recorder(run_dir: RunDir, selection, evaluate, cfg: DictConfig, bar, wa
             }
             if step % every == 0 or step == last:
                 self.evaluate(model, step, rollouts=stats["rollouts"])
-            stop = _STOP.is_set()
+            stop = self.stopped = stop_requested_anywhere()
             control.should_save = step % save_every == 0 or step == last or stop
             control.should_training_stop = control.should_training_stop or stop
             bar.advance(
@@ -353,7 +371,9 @@ def _train(cfg: DictConfig, run_dir: RunDir) -> dict:
 
     args = grpo_args(cfg, run_dir.checkpoints)
     start_step = int(checkpoint.name[11:]) if checkpoint else 0
-    with progress_bar(f"GRPO {cfg.selector.name}", total=int(cfg.trainer.steps)) as bar:
+    # one bar per run, drawn by rank 0 (the others would interleave theirs with it)
+    bar_enabled = PartialState().is_main_process
+    with progress_bar(f"GRPO {cfg.selector.name}", total=int(cfg.trainer.steps), enabled=bar_enabled) as bar:
         bar.advance(start_step)
         recorder = make_recorder(run_dir, selection, evaluate, cfg, bar, wall_offset)
         trainer = SelectorGRPOTrainer(
@@ -370,4 +390,5 @@ def _train(cfg: DictConfig, run_dir: RunDir) -> dict:
         trainer.remove_callback(PrinterCallback)  # the progress bar and metrics.jsonl replace printed log dicts
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     step = int(trainer.state.global_step)
-    return {"state": "preempted" if _STOP.is_set() and step < int(cfg.trainer.steps) else "done", "step": step}
+    stopped = recorder.stopped and step < int(cfg.trainer.steps)  # agreed by every rank, so all return the same
+    return {"state": "preempted" if stopped else "done", "step": step}
