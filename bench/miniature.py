@@ -3,20 +3,26 @@
     python bench/miniature.py                                  # random vs wmi, 4 seeds, the default miniature
     python bench/miniature.py --selectors random,wmi,mopps --seeds 4 selector.prior=warmstart
     python bench/miniature.py --results-dir results/miniature  # keep (and resume) the runs
+    python bench/miniature.py --jobs 2                         # two runs at a time, one core each
 
-Each run is a real `insight train` run (in this process, one after the other; finished runs in --results-dir are
-reused, so an interrupted bench resumes). Per selector it prints the mean ± 95% bootstrap CI over seeds of:
-steps-to-target (target = Random's mean final pass@1), the area under the pass@1 curve (mean pass@1 over the
-evaluations), the share of mixed-outcome groups, the final pass@1 and its seed-to-seed standard deviation, and the
-largest drop of any run below its own running maximum after the first 20% of training. The last line says whether
-the first two selectors' difference in area under the curve is resolved (its CI excludes zero) or not.
+Each run is a real `insight train` run (in this process one after the other, or --jobs worker processes that share the
+cores out; finished runs in --results-dir are reused, so an interrupted bench resumes). Per selector it prints the mean
+± 95% bootstrap CI over seeds of: steps-to-target (target = Random's mean final pass@1), the area under the pass@1
+curve (mean pass@1 over the evaluations), the share of mixed-outcome groups, the final pass@1 and its seed-to-seed
+standard deviation, and the largest drop of any run below its own running maximum after the first 20% of training; then
+the sampling error of one evaluation (the spread of every run's step-0 evaluation of the same starting model). The last
+line says whether the first two selectors' difference in area under the curve is resolved (its CI excludes zero) or
+not.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import multiprocessing
+import os
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
@@ -46,6 +52,32 @@ def run_arm(selector: str, seed: int, results_dir: str, overrides: list[str]) ->
     }
 
 
+def use_threads(threads: int) -> None:
+    """Worker initialiser: each of the --jobs processes gets its share of the cores (oversubscribed torch threads
+    spin instead of working)."""
+    import torch
+
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    torch.set_num_threads(threads)
+
+
+def run_all(names: list[str], seeds: int, results: str, overrides: list[str], jobs: int) -> dict[str, list[dict]]:
+    """Every (selector, seed) run, in this process (jobs = 1) or in ``jobs`` worker processes."""
+    arms = [(name, seed) for name in names for seed in range(seeds)]
+    if jobs <= 1:
+        curves = [run_arm(name, seed, results, overrides) for name, seed in arms]
+    else:
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        context = multiprocessing.get_context("spawn")  # a fresh interpreter per worker: no forked torch state
+        with ProcessPoolExecutor(jobs, mp_context=context, initializer=use_threads, initargs=(threads,)) as pool:
+            futures = [pool.submit(run_arm, name, seed, results, overrides) for name, seed in arms]
+            curves = [future.result() for future in futures]
+    runs: dict[str, list[dict]] = {name: [] for name in names}
+    for (name, _), curve in zip(arms, curves, strict=True):
+        runs[name].append(curve)
+    return runs
+
+
 def largest_drop(run: dict) -> float:
     """Largest fall of pass@1 below its own running maximum, after the first 20% of training."""
     late = run["steps"] >= 0.2 * run["total_steps"]
@@ -66,12 +98,13 @@ def main() -> None:
     parser.add_argument("--selectors", default="random,wmi")
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--results-dir", default=None, help="keep the runs here (default: a temporary folder)")
+    parser.add_argument("--jobs", type=int, default=1, help="runs trained at a time, sharing the cores out")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every run, e.g. trainer.steps=60")
     args = parser.parse_args()
     names = args.selectors.split(",")
     with tempfile.TemporaryDirectory() as tmp:
         results = args.results_dir or tmp
-        runs = {name: [run_arm(name, seed, results, args.overrides) for seed in range(args.seeds)] for name in names}
+        runs = run_all(names, args.seeds, results, args.overrides, args.jobs)
     baseline = "random" if "random" in runs else names[0]
     target = float(np.mean([r["pass"][-1] for r in runs[baseline]]))
     print(f"target pass@1 = {target:.3f} ({baseline}'s mean final pass@1 over {args.seeds} seeds)")
@@ -90,6 +123,13 @@ def main() -> None:
         ]
         drop = max(largest_drop(r) for r in runs[name])
         print(f"{name:<20}" + "".join(f"{fmt(e):>24}" for e in row) + f"{finals.std(ddof=1):>10.4f}{drop:>10.3f}")
+    # every run starts from the same warm-started model, so its step-0 evaluations differ only by sampling
+    starts = np.array([r["pass"][0] for name in names for r in runs[name] if r["steps"][0] == 0])
+    if len(starts) > 1:
+        print(
+            f"sampling error of one pass@1 evaluation: {starts.std(ddof=1):.4f} "
+            f"(SD of {len(starts)} step-0 evaluations of the same model)"
+        )
     first, second = names[0], names[1] if len(names) > 1 else names[0]
     rng = np.random.default_rng(0)
     diffs = [
