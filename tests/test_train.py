@@ -100,6 +100,25 @@ def test_stop_request_then_resume_matches_uninterrupted_run(tmp_path, tiny_overr
     assert [s["prompt_ids"] for s in run_dir.read("selection.jsonl")] == straight_ids
 
 
+def test_selection_metrics_are_written_every_step(tmp_path, tiny_overrides):
+    """metrics.jsonl carries, per step, the mixed-outcome share, the mean believed success of the chosen prompts and
+    the number of distinct prompts seen so far, consistent with what selection.jsonl says was chosen."""
+    cfg = compose([*tiny_overrides, "selector=wmi", "trainer.steps=3", f"paths.results_dir={tmp_path}"])
+    run_dir = prepare_run_dir(cfg, overrides=[], command=["pytest"])
+    run_module.run_training(cfg, run_dir)
+    metrics, chosen = run_dir.read("metrics.jsonl"), run_dir.read("selection.jsonl")
+    assert [m["step"] for m in metrics] == [c["step"] for c in chosen] == [1, 2, 3]
+    seen: set[int] = set()
+    for record, choice in zip(metrics, chosen, strict=True):
+        seen.update(choice["prompt_ids"])
+        assert record["distinct_prompts_seen"] == len(seen)
+        assert 0.0 <= record["frac_mixed_groups"] <= 1.0
+        assert record["frac_mixed_groups"] + record["frac_zero_std_groups"] == pytest.approx(1.0)
+        assert 0.0 < record["chosen_belief_mean"] < 1.0
+    # step 1 chooses before any outcome is observed: every belief is still the Beta(1, 1) prior's mean
+    assert metrics[0]["chosen_belief_mean"] == pytest.approx(0.5)
+
+
 def test_evaluation_does_not_perturb_training(tmp_path, tiny_overrides):
     """Evaluating every step or only at the end gives the same training trajectory (eval has its own RNG)."""
     outcomes = []
