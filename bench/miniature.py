@@ -7,12 +7,12 @@
 
 Each run is a real `insight train` run (in this process one after the other, or --jobs worker processes that share the
 cores out; finished runs in --results-dir are reused, so an interrupted bench resumes). Per selector it prints the mean
-± 95% bootstrap CI over seeds of: steps-to-target (target = Random's mean final pass@1), the area under the pass@1
-curve (mean pass@1 over the evaluations), the share of mixed-outcome groups, the final pass@1 and its seed-to-seed
-standard deviation, and the largest drop of any run below its own running maximum after the first 20% of training; then
-the sampling error of one evaluation (the spread of every run's step-0 evaluation of the same starting model). The last
-line says whether the first two selectors' difference in area under the curve is resolved (its CI excludes zero) or
-not.
+± 95% bootstrap CI over seeds of: steps-to-target (target = Random's mean final pass@1; over the seeds that reach it,
+and how many do), the area under the pass@1 curve (mean pass@1 over the evaluations), the share of mixed-outcome
+groups, the final pass@1 and its seed-to-seed standard deviation, and the largest drop of any run below its own running
+maximum after the first 20% of training; then the sampling error of one evaluation (the spread of every run's step-0
+evaluation of the same starting model). The last line says whether the first two selectors' difference in area under
+the curve is resolved (its CI excludes zero) or not.
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def main() -> None:
     target = float(np.mean([r["pass"][-1] for r in runs[baseline]]))
     print(f"target pass@1 = {target:.3f} ({baseline}'s mean final pass@1 over {args.seeds} seeds)")
     header = f"{'selector':<20}{'steps→target':>24}{'AUC pass@1':>24}{'mixed share':>24}{'final pass@1':>24}"
-    print(header + f"{'seed SD':>10}{'max drop':>10}")
+    print(header + f"{'seed SD':>10}{'max drop':>10}{'reached':>9}")
     auc = {}
     for name in names:
         reach = [steps_to_target(r["steps"], r["pass"], target) for r in runs[name]]
@@ -122,7 +122,10 @@ def main() -> None:
             bootstrap_mean(finals),
         ]
         drop = max(largest_drop(r) for r in runs[name])
-        print(f"{name:<20}" + "".join(f"{fmt(e):>24}" for e in row) + f"{finals.std(ddof=1):>10.4f}{drop:>10.3f}")
+        # steps→target averages the seeds that reached the target; "reached" says how many did
+        reached = f"{sum(not math.isnan(x) for x in reach)}/{len(reach)}"
+        tail = f"{finals.std(ddof=1):>10.4f}{drop:>10.3f}{reached:>9}"
+        print(f"{name:<20}" + "".join(f"{fmt(e):>24}" for e in row) + tail)
     # every run starts from the same warm-started model, so its step-0 evaluations differ only by sampling
     starts = np.array([r["pass"][0] for name in names for r in runs[name] if r["steps"][0] == 0])
     if len(starts) > 1:
