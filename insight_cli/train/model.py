@@ -81,6 +81,11 @@ def load_pretrained(path_or_id: str, dtype: str = "float32"):
         ) from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    if getattr(model.config, "tie_word_embeddings", False) and model._tied_weights_keys:
+        # Checkpoints leave tied output weights out. On resume the Trainer loads them with strict=False and warns
+        # "missing keys: lm_head.weight" unless they are listed here, in which case it re-ties them instead.
+        # save_pretrained already omits them, so listing them changes nothing that is saved.
+        model._keys_to_ignore_on_save = set(model._keys_to_ignore_on_save or ()) | set(model._tied_weights_keys)
     return model, tokenizer
 
 
