@@ -277,6 +277,7 @@ def launch_run(
             },
         )
         make_job(cfg, run_dir)()
+        print(run_summary(run_dir, cfg.paths.results_dir, cfg.sweep))
         return run_dir
     with ledger.locked():
         record = submit(cfg, [run_dir], folder)[0]
@@ -284,6 +285,27 @@ def launch_run(
     print(f"submitted {cfg.launcher.name} job {record['job_id']} for run {run_dir.path}")
     print(f"follow it with: insight logs {run_dir.path.name} -f   (or insight status {cfg.sweep})")
     return run_dir
+
+
+def run_summary(run_dir: RunDir, results_dir: str | os.PathLike, sweep: str) -> str:
+    """What an in-process `insight train` says when it returns: how the run ended, each benchmark's pass@1 at its
+    first and last evaluation, where the files are, and the command that tabulates them."""
+    status = run_dir.read_status()
+    state = status.get("state")
+    lines = [f"run {run_dir.path.name} {state} at step {status.get('step', 0)}: {run_dir.path}"]
+    evaluations: dict[str, list[dict]] = {}
+    for record in run_dir.read("eval.jsonl"):
+        evaluations.setdefault(str(record.get("benchmark", "held-out")), []).append(record)
+    for benchmark, records in evaluations.items():
+        first, last = records[0], records[-1]
+        lines.append(
+            f"  {benchmark} pass@1: {first['pass@1']:.3f} at step {first['step']} → "
+            f"{last['pass@1']:.3f} at step {last['step']}"
+        )
+    if state == "preempted":
+        lines.append("  stopped early: the same command resumes it from its last checkpoint")
+    lines.append(f"  tables and curves: insight report --results-dir {shlex.quote(str(results_dir))} --sweep {sweep}")
+    return "\n".join(lines)
 
 
 def print_dry_run(cfg: Any, folder: Path, count: int = 1) -> None:
