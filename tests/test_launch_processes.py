@@ -148,7 +148,8 @@ def test_two_cpu_ranks_train_a_run_started_by_the_job(insight_proc, tiny_overrid
     assert len(run.read_meta()["attempts"]) == 1  # prepared and recorded once by the job, not per rank
     assert (run.checkpoints / "checkpoint-2").is_dir()
     # the closing summary: how it ended, pass@1 from the first to the last evaluation, how to tabulate it
-    first, last = run.read("eval.jsonl")[0], run.read("eval.jsonl")[-1]
+    evaluations = run.read("eval.jsonl")
+    first, last = evaluations[0], evaluations[-1]
     assert f"run {run_path.name} done at step 2: {run_path}" in out.stdout
     assert f"pass@1: {first['pass@1']:.3f} at step 0 → {last['pass@1']:.3f} at step 2" in out.stdout
     assert f"insight report --results-dir {tmp_path / 'results'} --sweep adhoc" in out.stdout
