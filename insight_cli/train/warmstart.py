@@ -3,11 +3,19 @@
 RL needs signal: a freshly initialised model never writes a correct equation, so every GRPO group would have zero
 reward variance. A short SFT on ``prompt → <answer>solver expression</answer><eos>`` teaches the answer format
 and a partial skill, so that sampling at temperature 1 solves a fraction of held-out problems that varies from
-problem to problem. The result is deterministic given the recipe and cached under
-``<paths.cache_dir>/tiny-models/<recipe hash>/``; a changed recipe (architecture, SFT settings, avoided problems or
-``RECIPE_VERSION``) builds a new one. A file lock makes concurrent jobs build it once.
+problem to problem. The result is cached under ``<paths.cache_dir>/tiny-models/<recipe hash>/``; a changed recipe
+(architecture, SFT settings, avoided problems or ``RECIPE_VERSION``) has a new hash. A file lock makes concurrent jobs
+fill a cache folder once.
 
-    insight train                       # builds the warm start on first use (a few minutes on 2 cores)
+The build is deterministic on one machine, not across machines: CPUs of the same kind pick different float kernels,
+and 1,500 SFT steps amplify the difference (held-out pass@1 0.292 against 0.318 from the same recipe). So the default
+recipe's weights ship with the package in ``shipped/<recipe hash>/`` with a ``SHA256SUMS`` file; for that recipe the
+cache holds a verified copy of them (a cached folder that differs is replaced) and nothing is trained. Any other
+recipe is built locally. ``warmstart.json`` says which: ``"origin": "shipped"`` or ``"built"``.
+
+    insight train                       # the default recipe: copies the shipped weights (no warm start)
+    insight train model.warmstart.steps=500   # another recipe: builds it on first use (minutes on 2 cores)
+    python scripts/ship_warmstart.py    # after changing the default recipe: ship its weights
 """
 
 from __future__ import annotations
@@ -23,6 +31,15 @@ from typing import Any
 # Bump when the warm-start code changes what it produces, so cached models are rebuilt.
 RECIPE_VERSION = 1
 PROMPT_STYLE = "compact"
+# The shipped weights: one folder per shipped recipe key (only the default recipe's), each with its checksums.
+SHIPPED_DIR = Path(__file__).resolve().with_name("shipped")
+CHECKSUMS = "SHA256SUMS"  # `sha256sum` format: "<hex>  <file name>" per line, so `sha256sum -c SHA256SUMS` works too
+STATS = "warmstart.json"  # statistics of the build, not weights: a cached copy may differ here and still be used
+
+
+class ShippedModelError(FileNotFoundError):
+    """The shipped warm-start weights are missing or damaged (a FileNotFoundError: the CLI prints it on one line and
+    exits with code 2)."""
 
 
 def recipe(model_cfg: Any, avoid_problems: set) -> dict:
@@ -44,12 +61,15 @@ def recipe_key(spec: dict) -> str:
 
 
 def ensure_tiny_model(model_cfg: Any, cache_dir: Path, avoid_problems: set, progress: bool = True) -> Path:
-    """Return the folder of the warm-started tiny model for this recipe, building it once if absent."""
+    """Return the folder of the warm-started tiny model for this recipe: the shipped weights when they exist for its
+    key (copied into the cache after verifying their checksums), otherwise built once and cached."""
     from filelock import FileLock
 
     spec = recipe(model_cfg, avoid_problems)
-    folder = cache_dir / "tiny-models" / recipe_key(spec)
-    if (folder / "recipe.json").exists():
+    key = recipe_key(spec)
+    folder = cache_dir / "tiny-models" / key
+    shipped = SHIPPED_DIR / key if (SHIPPED_DIR / key).is_dir() else None
+    if _usable(folder, shipped):
         return folder
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
@@ -59,16 +79,108 @@ def ensure_tiny_model(model_cfg: Any, cache_dir: Path, avoid_problems: set, prog
             "choose a writable one with paths.cache_dir=DIR"
         ) from None
     with FileLock(str(folder) + ".lock"):
-        if (folder / "recipe.json").exists():  # another process built it while we waited
+        if _usable(folder, shipped):  # another process filled it while we waited
             return folder
         building = folder.with_name(folder.name + ".building")
         shutil.rmtree(building, ignore_errors=True)
-        stats = build_warm_started_model(model_cfg, building, avoid_problems, progress=progress)
-        (building / "warmstart.json").write_text(json.dumps(stats, indent=2))
-        # recipe.json is written last: its presence marks a complete folder.
-        (building / "recipe.json").write_text(json.dumps(spec, indent=2, sort_keys=True))
-        building.rename(folder)
+        if shipped is not None:
+            copy_shipped(shipped, building, spec)
+        else:
+            stats = build_warm_started_model(model_cfg, building, avoid_problems, progress=progress)
+            stats = {"origin": "built", **stats}
+            (building / STATS).write_text(json.dumps(stats, indent=2))
+            # recipe.json is written last: its presence marks a complete folder.
+            (building / "recipe.json").write_text(json.dumps(spec, indent=2, sort_keys=True))
+        _replace(building, folder)
     return folder
+
+
+def _usable(folder: Path, shipped: Path | None) -> bool:
+    """A complete cache folder; for a shipped recipe also equal to the shipped files (build statistics aside)."""
+    if not (folder / "recipe.json").exists():
+        return False
+    if shipped is None:
+        return True
+    expected = read_checksums(shipped)
+    return all(
+        (folder / name).is_file() and sha256_file(folder / name) == digest
+        for name, digest in expected.items()
+        if name != STATS
+    )
+
+
+def _replace(building: Path, folder: Path) -> None:
+    """Rename the finished ``building`` folder to ``folder``, moving a stale one aside first (call under the lock)."""
+    stale = folder.with_name(folder.name + ".stale")
+    shutil.rmtree(stale, ignore_errors=True)
+    if folder.exists():
+        folder.rename(stale)
+    building.rename(folder)
+    shutil.rmtree(stale, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------- shipped weights
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def write_checksums(folder: Path) -> dict[str, str]:
+    """Write ``SHA256SUMS`` for every other file of ``folder``; return {file name: sha256}."""
+    sums = {p.name: sha256_file(p) for p in sorted(Path(folder).iterdir()) if p.is_file() and p.name != CHECKSUMS}
+    (Path(folder) / CHECKSUMS).write_text("".join(f"{digest}  {name}\n" for name, digest in sums.items()))
+    return sums
+
+
+def _damaged(what: str) -> ShippedModelError:
+    return ShippedModelError(
+        f"the shipped warm-start weights are damaged: {what}; reinstall the package (git checkout "
+        f"insight_cli/train/shipped, or pip install --force-reinstall insight), or set paths.cache_dir=DIR to a "
+        f"cache that already holds this recipe's tiny-models/ folder"
+    )
+
+
+def read_checksums(shipped: Path) -> dict[str, str]:
+    """{file name: sha256} from the shipped folder's ``SHA256SUMS``."""
+    path = Path(shipped) / CHECKSUMS
+    if not path.is_file():
+        raise _damaged(f"{path} is missing")
+    sums = {}
+    for line in path.read_text().splitlines():
+        digest, _, name = line.partition("  ")
+        if len(digest) != 64 or not name or "/" in name:
+            raise _damaged(f"{path} has a malformed line {line[:80]!r}")
+        sums[name] = digest
+    if "recipe.json" not in sums:
+        raise _damaged(f"{path} does not list recipe.json")
+    return sums
+
+
+def verify_shipped(shipped: Path, spec: dict | None = None) -> dict[str, str]:
+    """Check every file of a shipped folder against its checksum (and its recipe against ``spec``); raise
+    :class:`ShippedModelError` naming the first bad file. Return the checksums."""
+    sums = read_checksums(shipped)
+    for name, digest in sums.items():
+        path = Path(shipped) / name
+        if not path.is_file():
+            raise _damaged(f"{path} is missing")
+        if sha256_file(path) != digest:
+            raise _damaged(f"{path} does not match its checksum in {CHECKSUMS}")
+    if spec is not None and json.loads((Path(shipped) / "recipe.json").read_text()) != spec:
+        raise _damaged(f"{Path(shipped) / 'recipe.json'} is not the recipe of its key {Path(shipped).name}")
+    return sums
+
+
+def copy_shipped(shipped: Path, building: Path, spec: dict) -> None:
+    """Verify the shipped folder, then copy it (checksums included) into ``building``, recipe.json last."""
+    sums = verify_shipped(shipped, spec)
+    names = [n for n in sums if n != "recipe.json"] + [CHECKSUMS, "recipe.json"]
+    try:
+        building.mkdir(parents=True)
+        for name in names:
+            shutil.copyfile(Path(shipped) / name, building / name)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
 
 
 def sft_batches(problems: list[dict], tokenizer, batch_size: int, steps: int, seed: int):
