@@ -2,11 +2,12 @@
 
 Known curves (pass@1 averaged over two benchmarks, evaluated every 10 steps from 0 to 100, 512 rollouts a step):
 
-- random, seeds 0/1/2: step/200 − 1/16, step/200, step/200 + 1/16 → finals 7/16, 1/2, 9/16 → target 1/2;
-  reached at steps never / 100 / 90 → mean 95 over 2 of 3 seeds.
-- wmi, seeds 0/1/2: min(step/(80 + 20·seed), 3/4) → reached at 40 / 50 / 60 → mean 50 → speed-up 95/50 = 1.9.
-- dynamic_sampling, seeds 0/1: min(step/100, 5/8), 1,024 rollouts a step → 50 steps (1.9×) but 51,200 rollouts
-  (0.95×).
+- random, seeds 0/1/2: step/200 − 1/16, step/200, step/200 + 1/16 → finals 7/16, 1/2, 9/16 → target 1/2; the
+  seed-mean curve step/200 reaches it at step 100 (51,200 rollouts). Seed by seed: never / 100 / 90, so the mean over
+  the 2 of 3 seeds that reach is 95 — the survivor-biased figure, kept as a secondary column.
+- wmi, seeds 0/1/2: min(step/(80 + 20·seed), 3/4) → mean curve (1/80 + 1/100 + 1/120)·step/3: 0.411 at step 40,
+  0.514 at 50 → 50 steps → speed-up 100/50 = 2 (seeds reach at 40 / 50 / 60: biased ratio 95/50 = 1.9).
+- dynamic_sampling, seeds 0/1: min(step/100, 5/8), 1,024 rollouts a step → 50 steps (2×) but 51,200 rollouts (1×).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from insight_cli.cli.app import app
 from insight_cli.config import compose
 from insight_cli.report import make_report
 from insight_cli.report.collect import ReportError, collect
-from insight_cli.report.metrics import bootstrap_ratio
+from insight_cli.report.metrics import mean_curve_efficiency, run_curves, seed_curves
 from insight_cli.report.tables import accuracy_table, efficiency_table, overhead_table, to_latex, to_markdown
 from insight_cli.runs import RunDir
 
@@ -233,30 +234,71 @@ def test_parallel_and_serial_reads_agree(results):
 
 # --------------------------------------------------------------------------- tables
 def test_efficiency_exact_steps_speedups_and_cis(results):
-    table, warnings = efficiency_table(collect(results, sweeps=["main"]))
+    coll = collect(results, sweeps=["main"])
+    table, warnings = efficiency_table(coll)
     assert warnings == []
     rows = table.data.set_index("arm")
     assert rows.loc[:, "target"].tolist() == [0.5, 0.5, 0.5]
-    assert rows.at["random", "steps_to_target"] == 95 and rows.at["random", "reached"] == "2/3"
-    assert (rows.at["random", "steps_to_target_lo"], rows.at["random", "steps_to_target_hi"]) == (90, 100)
+    # primary: the seed-mean curves
+    assert rows.at["random", "steps_to_target"] == 100 and rows.at["random", "reached"] == "2/3"
+    assert rows.at["random", "rollouts_to_target"] == 100 * 512
+    # Random's mean curve ends on the mean of its finals whichever seeds are drawn: the target and the curve come
+    # from the same resample, so its own time never moves
+    assert (rows.at["random", "steps_to_target_lo"], rows.at["random", "steps_to_target_hi"]) == (100, 100)
     assert rows.at["wmi", "steps_to_target"] == 50 and rows.at["wmi", "reached"] == "3/3"
-    assert (rows.at["wmi", "steps_to_target_lo"], rows.at["wmi", "steps_to_target_hi"]) == (40, 60)
     assert rows.at["wmi", "rollouts_to_target"] == 50 * 512
-    assert rows.at["wmi", "speedup_steps"] == pytest.approx(1.9)
-    assert rows.at["wmi", "speedup_rollouts"] == pytest.approx(1.9)
-    expected = bootstrap_ratio([90.0, 100.0], [40.0, 50.0, 60.0])
-    assert (rows.at["wmi", "speedup_steps_lo"], rows.at["wmi", "speedup_steps_hi"]) == (expected.lo, expected.hi)
-    assert 1.5 < expected.lo < 1.9 < expected.hi < 2.5
-    assert rows.at["dynamic_sampling", "speedup_steps"] == pytest.approx(1.9)
-    assert rows.at["dynamic_sampling", "speedup_rollouts"] == pytest.approx(95 * 512 / (50 * 1024))
+    assert rows.at["wmi", "speedup_steps"] == pytest.approx(2.0)
+    assert rows.at["wmi", "speedup_rollouts"] == pytest.approx(2.0)
+    curves = run_curves(coll.evals)
+    runs = coll.runs.set_index("arm")["run"]
+    expected = mean_curve_efficiency(seed_curves(curves, runs["wmi"]), seed_curves(curves, runs["random"]))
+    assert (rows.at["wmi", "speedup_steps_lo"], rows.at["wmi", "speedup_steps_hi"]) == (
+        expected.speedup_steps.lo,
+        expected.speedup_steps.hi,
+    )
+    assert 1.2 < expected.speedup_steps.lo < 2.0 < expected.speedup_steps.hi < 3.0
+    assert rows.at["dynamic_sampling", "speedup_steps"] == pytest.approx(2.0)
+    assert rows.at["dynamic_sampling", "speedup_rollouts"] == pytest.approx(100 * 512 / (50 * 1024))
     assert rows.at["random", "speedup_steps"] == 1.0 and math.isnan(rows.at["random", "speedup_steps_lo"])
+    assert (rows["censored"] == 0).all() and (rows["speedup_steps_bound"] == "").all()
+    # secondary: the mean over only the seeds that reached (Random's slow seed dropped)
+    assert rows.at["random", "steps_to_target_reaching"] == 95
+    assert (rows.at["random", "steps_to_target_reaching_lo"], rows.at["random", "steps_to_target_reaching_hi"]) == (
+        90,
+        100,
+    )
+    assert rows.at["wmi", "steps_to_target_reaching"] == 50
+    assert (rows.at["wmi", "steps_to_target_reaching_lo"], rows.at["wmi", "steps_to_target_reaching_hi"]) == (40, 60)
+    assert rows.at["random", "rollouts_to_target_reaching"] == 95 * 512
+    headers = [c.header for c in table.columns]
+    assert headers.index("speed-up (steps)") < headers.index("steps→target, reaching seeds only")
+
+
+def test_an_arm_that_never_reaches_the_target_is_a_bound_in_table_and_figure(tmp_path, bases):
+    root = tmp_path / "results"
+    for seed in range(3):
+        write_run(root, bases["random"], random_curve, seed=seed)
+        write_run(root, bases["wmi"], lambda s, _: s / 400, seed=seed)  # ends at 1/4, target 1/2
+    report = make_report(root, table="efficiency", plot="speedup", out=tmp_path / "out", stdout=open(os.devnull, "w"))
+    rows = report.tables["efficiency"].data.set_index("arm")
+    assert rows.at["wmi", "reached"] == "0/3" and rows.at["wmi", "censored"] == 1.0
+    assert (rows.at["wmi", "steps_to_target"], rows.at["wmi", "steps_to_target_bound"]) == (100, ">")
+    assert (rows.at["wmi", "speedup_steps"], rows.at["wmi", "speedup_steps_bound"]) == (1.0, "<")
+    assert (rows.at["wmi", "speedup_steps_lo"], rows.at["wmi", "speedup_steps_hi"]) == (0.0, 1.0)
+    assert math.isnan(rows.at["wmi", "steps_to_target_reaching"])
+    markdown = to_markdown(report.tables["efficiency"])
+    assert "| tiny-cpu | wmi | 3 | 0/3 | 50.0 | >100 [100, ∞] | >51.2k [51.2k, ∞] | <1.00× [0.00, 1.00] |" in markdown
+    assert "$<$1.00$\\times$" in to_latex(report.tables["efficiency"])
+    assert (tmp_path / "out" / "speedup.png").stat().st_size > 5000
 
 
 def test_given_target_and_smoothing(results):
     coll = collect(results, sweeps=["main"])
     rows = efficiency_table(coll, target=0.25)[0].data.set_index("arm")
-    assert rows.at["random", "steps_to_target"] == pytest.approx((70 + 50 + 40) / 3)
-    assert rows.at["wmi", "steps_to_target"] == pytest.approx((20 + 30 + 30) / 3)
+    assert rows.at["random", "steps_to_target"] == 50  # mean curve step/200
+    assert rows.at["wmi", "steps_to_target"] == 30  # mean curve 0.308 at step 30, 0.206 at 20
+    assert rows.at["random", "steps_to_target_reaching"] == pytest.approx((70 + 50 + 40) / 3)
+    assert rows.at["wmi", "steps_to_target_reaching"] == pytest.approx((20 + 30 + 30) / 3)
     smoothed = efficiency_table(coll, smooth_window=3)[0].data.set_index("arm")
     # a trailing 3-point average of a line lags it by one evaluation (10 steps)
     assert smoothed.at["wmi", "steps_to_target"] == 60
@@ -344,9 +386,9 @@ def test_every_damage_is_a_warning_naming_its_run(damaged, tmp_path):
     assert accuracy.at[("tiny-cpu", "countdown", "wmi"), "n_unfinished"] == 1  # the failed run
     efficiency = report.tables["efficiency"].data.set_index(["model", "task", "arm"])
     assert math.isnan(efficiency.at[("qwen3-4b", "countdown", "wmi"), "speedup_steps"])
-    # Random seed 1 reaches its own final 1/2 at step 100; WMI seeds 0, 1, 4 at 40, 50, 80 (curve step/160)
-    wmi_steps = (40 + 50 + 80) / 3
-    assert efficiency.at[("tiny-cpu", "countdown", "wmi"), "speedup_steps"] == pytest.approx(100 / wmi_steps)
+    # Random seed 1 reaches its own final 1/2 at step 100; WMI seeds 0, 1, 4 (curve step/160) average
+    # (1/80 + 1/100 + 1/160)·step/3: 0.479 at step 50, 0.575 at 60
+    assert efficiency.at[("tiny-cpu", "countdown", "wmi"), "speedup_steps"] == pytest.approx(100 / 60)
     assert {p.name for p in report.files} == {
         f"{t}.{s}" for t in ("accuracy", "efficiency", "overhead") for s in ("csv", "md", "tex")
     }

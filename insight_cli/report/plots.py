@@ -2,7 +2,9 @@
 
 - ``curves``: pass@1 vs training step and vs generated rollouts, mean over seeds with a 95% bootstrap band, the
   target as a dashed line; one row of panels per model/task.
-- ``speedup``: speed-up vs Random (steps and rollouts) as bars with 95% CIs; 1× is Random.
+- ``speedup``: speed-up vs Random (steps and rollouts, on seed-mean curves) as bars with 95% CIs; 1× is Random;
+  a censoring bound (a mean curve that never reached the target) is a pale bar marked "<" or ">", an unbounded
+  CI end an arrow.
 - ``mu`` / ``pool``: final pass@1 and speed-up against μ (selector.mu) or the pool factor, for a sweep over it.
 
 Sized for a paper (7 in wide, 8–9 pt text); colours are Okabe–Ito (colour-blind safe), one fixed colour per
@@ -202,7 +204,11 @@ def plot_curves(
 
 # --------------------------------------------------------------------------- speed-up bars
 def plot_speedup(efficiency: Table, out_dir: Path, dpi: int | None = None) -> list[Path]:
-    """Speed-up vs Random in steps (left) and rollouts (right), bars with 95% CI whiskers."""
+    """Speed-up vs Random in steps (left) and rollouts (right), bars with 95% CI whiskers.
+
+    A bound (``speedup_*_bound`` "<" or ">": a seed-mean curve never reached the target) is drawn pale and marked;
+    an infinite CI end (unbounded by censoring) is drawn as an upward arrow instead of a whisker.
+    """
     plt = _pyplot()
     data = efficiency.data[efficiency.data["selector"] != "random"]
     blocks = _blocks(efficiency.data)
@@ -214,18 +220,23 @@ def plot_speedup(efficiency: Table, out_dir: Path, dpi: int | None = None) -> li
             key = f"speedup_{what}"
             x = np.arange(len(block))
             values = block[key].to_numpy(dtype=float)
-            lo = values - block[f"{key}_lo"].to_numpy(dtype=float)
-            hi = block[f"{key}_hi"].to_numpy(dtype=float) - values
+            bounds = _bounds(block, key)
+            top = block[f"{key}_hi"].to_numpy(dtype=float)
             colours = [styles[a]["color"] for a in block["arm"]]
             hatches = [styles[a]["hatch"] for a in block["arm"]]
             bars = ax.bar(x, np.nan_to_num(values), color=colours, edgecolor="black", linewidth=0.5)
-            for bar, hatch in zip(bars, hatches, strict=True):
+            for bar, hatch, bound in zip(bars, hatches, bounds, strict=True):
                 bar.set_hatch(hatch)
-            yerr = np.vstack([np.nan_to_num(lo), np.nan_to_num(hi)])
+                bar.set_alpha(0.35 if bound else 1.0)
+            yerr = _err(block, key)
             ax.errorbar(x, np.nan_to_num(values), yerr=yerr, fmt="none", ecolor="black", capsize=2.5, linewidth=0.8)
-            for xi, v in zip(x, values, strict=True):
+            for xi, v, bound, hi in zip(x, values, bounds, top, strict=True):
                 if not np.isfinite(v):
                     ax.text(xi, 0.05, "not\nreached", ha="center", va="bottom", fontsize=6.5)
+                elif bound:
+                    ax.text(xi, v, bound, ha="center", va="bottom", fontsize=8)
+                if np.isinf(hi) and np.isfinite(v):
+                    ax.annotate("", (xi, v * 1.35 + 0.1), (xi, v), arrowprops={"arrowstyle": "->", "lw": 0.8})
             ax.axhline(1.0, color=OKABE_ITO["black"], linestyle="--", linewidth=0.9)
             ax.set_xticks(x, block["arm"], rotation=30, ha="right")
             ax.set_ylabel(f"speed-up in {what} (×)")
@@ -285,8 +296,16 @@ def plot_sweep(kind: str, accuracy: Table, efficiency: Table, out_dir: Path, dpi
             )
             rows = speed.reindex(list(zip(points["model"], points["task"], points["arm"], strict=True)))
             ups = rows["speedup_steps"].to_numpy(dtype=float)
-            ax_speed.errorbar(x, ups, yerr=_err(rows, "speedup_steps"), label=line, capsize=2.5, markersize=4, **style)
-            unreached += [f"{symbol}={v:g}" for v, u in zip(x, ups, strict=True) if not np.isfinite(u)]
+            bounds = _bounds(rows, "speedup_steps")
+            exact = np.where(bounds == "", ups, np.nan)  # a censoring bound is not a point on the line
+            ax_speed.errorbar(
+                x, exact, yerr=_err(rows, "speedup_steps"), label=line, capsize=2.5, markersize=4, **style
+            )
+            unreached += [
+                f"{symbol}={v:g}" + (f" ({b}{u:.2f}×)" if b and np.isfinite(u) else "")
+                for v, u, b in zip(x, ups, bounds, strict=True)
+                if not np.isfinite(u) or b
+            ]
         random = accuracy.data[
             (accuracy.data["model"].astype(str) == model)
             & (accuracy.data["task"].astype(str) == task)
@@ -325,7 +344,16 @@ def plot_sweep(kind: str, accuracy: Table, efficiency: Table, out_dir: Path, dpi
 
 
 def _err(frame: pd.DataFrame, key: str, scale: float = 1.0) -> np.ndarray:
+    """Whisker lengths below and above each value; none where a bound is missing or infinite (censoring)."""
     mean = frame[key].to_numpy(dtype=float)
     lo = frame[f"{key}_lo"].to_numpy(dtype=float)
     hi = frame[f"{key}_hi"].to_numpy(dtype=float)
-    return np.nan_to_num(np.vstack([mean - lo, hi - mean]) * scale)
+    err = np.vstack([mean - lo, hi - mean]) * scale
+    return np.where(np.isfinite(err), np.maximum(err, 0.0), 0.0)
+
+
+def _bounds(frame: pd.DataFrame, key: str) -> np.ndarray:
+    """Per row: "<" / ">" where the value is a censoring bound, "" where exact (or the column has no bounds)."""
+    if f"{key}_bound" not in frame:
+        return np.full(len(frame), "", dtype=object)
+    return np.array([b if isinstance(b, str) else "" for b in frame[f"{key}_bound"]], dtype=object)

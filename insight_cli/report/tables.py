@@ -3,11 +3,14 @@
 Rows are model × arm (an arm = runs equal in everything but the seed, e.g. ``wmi`` or ``wmi (μ=0.5)``), with the
 number of seeds ``n`` (``3*`` = some of them are not finished: their last evaluation so far is used). A value is the
 mean over seeds with its 95% bootstrap CI in brackets; the best value of each column within a model/task block is
-bold. The CSV holds the raw numbers (fractions, seconds, steps) with ``_lo``/``_hi`` columns for the CI bounds.
+bold. The CSV holds the raw numbers (fractions, seconds, steps) with ``_lo``/``_hi`` columns for the CI bounds
+(and ``_bound``: "", "<" or ">" where a value is a censoring bound).
 
 - **accuracy**: final pass@1 (%) per benchmark and their average.
-- **efficiency**: steps and rollouts until pass@1 reaches the target (Random's final pass@1 unless ``--target``),
-  how many seeds reached it, and the speed-ups vs Random (Random's mean / the arm's mean).
+- **efficiency**: steps and rollouts until the seed-mean pass@1 curve reaches the target (Random's final pass@1
+  unless ``--target``), the speed-ups vs Random on those curves (Random's time / the arm's), the share of bootstrap
+  resamples in which a curve never reached, how many seeds reached on their own, and — secondary, labelled — the
+  mean over only those seeds. A censored value (a curve ending below the target) is a bound, shown ``>x``/``<x``.
 - **overhead**: selector seconds per step, training-step seconds, their ratio, total wall time per run.
 """
 
@@ -27,12 +30,15 @@ from insight_cli.report.collect import Collection, run_names
 from insight_cli.report.metrics import (
     N_BOOT,
     Estimate,
+    Reach,
+    SeedCurves,
     baseline_targets,
     bootstrap_mean,
-    bootstrap_ratio,
     final_values,
+    mean_curve_efficiency,
     reach_times,
     run_curves,
+    seed_curves,
 )
 
 TABLES = ("accuracy", "efficiency", "overhead")
@@ -49,7 +55,7 @@ class Column:
 
     header: str
     key: str
-    kind: str  # pct | steps | count | ratio | seconds | share
+    kind: str  # pct | steps | count | ratio | seconds | share | percent
     best: str | None = None  # max | min: bolded per model/task block
     ci: bool = True
 
@@ -86,18 +92,27 @@ class Table:
             for j, col in enumerate(self.columns):
                 mean = self.data[col.key].iat[i]
                 fmt = FORMATS[col.kind]
-                text = fmt(mean) if _finite(mean) else MISSING
+                text = self._bound(col, i) + fmt(mean) if _finite(mean) else MISSING
                 ci = ""
                 if col.ci and f"{col.key}_lo" in self.data:
                     lo, hi = self.data[f"{col.key}_lo"].iat[i], self.data[f"{col.key}_hi"].iat[i]
-                    if _finite(lo) and _finite(hi):
+                    if _defined(lo) and _defined(hi):  # a bound may be ∞: unbounded by a censored curve
                         ci = f"[{fmt(lo, unit=False)}, {fmt(hi, unit=False)}]"
                 cells.append((text, ci, bool(bold[i, j])))
             out.append(cells)
         return out
 
+    def _bound(self, col: Column, i: int) -> str:
+        """The value's censoring bound, "<" or ">", or "" when it is exact."""
+        key = f"{col.key}_bound"
+        bound = self.data[key].iat[i] if key in self.data else ""
+        return bound if isinstance(bound, str) else ""
+
     def best_mask(self) -> np.ndarray:
-        """True where a value is the best of its column within its model/task block (ties all bold)."""
+        """True where a value is the best of its column within its model/task block (ties all bold).
+
+        Only exact values compete: a censoring bound (``>x``, ``<x``) is not a value to crown.
+        """
         mask = np.zeros((len(self.data), len(self.columns)), dtype=bool)
         if self.data.empty:
             return mask
@@ -106,6 +121,9 @@ class Table:
             if col.best is None:
                 continue
             values = self.data[col.key].to_numpy(dtype=np.float64)
+            if f"{col.key}_bound" in self.data:
+                exact = np.array([b == "" or not isinstance(b, str) for b in self.data[f"{col.key}_bound"]])
+                values = np.where(exact, values, np.nan)
             for rows in blocks.values():
                 block = values[rows]
                 finite = np.isfinite(block)
@@ -123,16 +141,26 @@ def _finite(value) -> bool:
         return False
 
 
+def _defined(value) -> bool:
+    """A number, ±∞ included (a CI bound can be unbounded), not NaN."""
+    try:
+        return not math.isnan(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
 # --------------------------------------------------------------------------- number formats
 def _pct(v: float, unit: bool = True) -> str:
     return f"{100.0 * v:.1f}"
 
 
 def _steps(v: float, unit: bool = True) -> str:
-    return f"{v:.0f}"
+    return "∞" if math.isinf(v) else f"{v:.0f}"
 
 
 def _count(v: float, unit: bool = True) -> str:
+    if math.isinf(v):
+        return "∞"
     for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(v) >= size:
             return f"{v / size:.3g}{suffix}"
@@ -159,6 +187,10 @@ def _share(v: float, unit: bool = True) -> str:
     return f"{100.0 * v:.2f}%" if unit else f"{100.0 * v:.2f}"
 
 
+def _percent(v: float, unit: bool = True) -> str:
+    return f"{100.0 * v:.0f}%" if unit else f"{100.0 * v:.0f}"
+
+
 FORMATS: dict[str, Callable[..., str]] = {
     "pct": _pct,
     "steps": _steps,
@@ -166,6 +198,7 @@ FORMATS: dict[str, Callable[..., str]] = {
     "ratio": _ratio,
     "seconds": _seconds,
     "share": _share,
+    "percent": _percent,
 }
 
 
@@ -183,6 +216,11 @@ def arm_rows(runs: pd.DataFrame) -> list[tuple[dict, np.ndarray]]:
 
 def _put(row: dict, key: str, est: Estimate) -> None:
     row[key], row[f"{key}_lo"], row[f"{key}_hi"] = est.mean, est.lo, est.hi
+
+
+def _put_reach(row: dict, key: str, reach: Reach) -> None:
+    """A value on seed-mean curves: ``key`` (the value or its bound), ``_lo``/``_hi``, ``_bound`` ("", "<", ">")."""
+    row[key], row[f"{key}_lo"], row[f"{key}_hi"], row[f"{key}_bound"] = reach
 
 
 def _seed_counts(runs: pd.DataFrame, ids: np.ndarray, have: pd.Index) -> tuple[int, int]:
@@ -222,18 +260,24 @@ def accuracy_table(coll: Collection) -> Table:
 def efficiency_table(
     coll: Collection, *, target: float | None = None, smooth_window: int = 0, benchmark: str | None = None
 ) -> tuple[Table, list[str]]:
-    """Steps/rollouts to the target and the speed-ups vs Random, rows = model × arm; also returns warnings."""
+    """Steps/rollouts to the target of each arm's seed-mean curve and its speed-ups vs Random; also warnings.
+
+    Primary columns are on seed-mean curves, censored curves as bounds (``metrics.mean_curve_efficiency``); the mean
+    over only the seeds that reached the target is kept as a labelled secondary column beside ``reached``.
+    """
     warnings: list[str] = []
     curves = run_curves(coll.evals, benchmark)
     targets = baseline_targets(coll.runs, curves, target)
     reach = reach_times(coll.runs, curves, targets, smooth_window).set_index("run")
     have = reach.index
-    baseline: dict[tuple, np.ndarray] = {}
+    baseline: dict[tuple, SeedCurves] = {}
+    baseline_ids: dict[tuple, set] = {}
     target_of = {(t.model, t.task): t.target for t in targets.itertuples()}
     for t in targets.itertuples():
         block = coll.runs[(coll.runs["model"] == t.model) & (coll.runs["task"] == t.task)]
         random_ids = block.loc[block["selector"] == "random", "run"].to_numpy()
-        baseline[(t.model, t.task)] = random_ids
+        baseline_ids[(t.model, t.task)] = set(random_ids)
+        baseline[(t.model, t.task)] = seed_curves(curves, random_ids)
         if t.n_random == 0:
             names = run_names(block)
             consequence = "speed-ups left empty" if target is not None else "steps-to-target and speed-ups left empty"
@@ -247,20 +291,26 @@ def efficiency_table(
     for arm, ids in arm_rows(coll.runs):
         row = dict(arm)
         row["n"], row["n_unfinished"] = _seed_counts(coll.runs, ids, have)
+        block = (arm["model"], arm["task"])
+        row["target"] = target_of.get(block, math.nan)
         mine = reach.reindex(ids)
-        row["target"] = target_of.get((arm["model"], arm["task"]), math.nan)
         reached = int(mine["steps_to_target"].notna().sum())
         row["reached"], row["n_reached"] = f"{reached}/{row['n']}", reached
-        _put(row, "steps_to_target", bootstrap_mean(mine["steps_to_target"].to_numpy()))
-        _put(row, "rollouts_to_target", bootstrap_mean(mine["rollouts_to_target"].to_numpy()))
-        base = reach.reindex(baseline[(arm["model"], arm["task"])])
-        for what in ("steps", "rollouts"):
-            key = f"{what}_to_target"
-            if arm["selector"] == "random" and set(ids) == set(baseline[(arm["model"], arm["task"])]):
-                speed = Estimate(1.0 if reached else math.nan, math.nan, math.nan, reached)  # the baseline itself
-            else:
-                speed = bootstrap_ratio(base[key].to_numpy(), mine[key].to_numpy())
-            _put(row, f"speedup_{what}", speed)
+        is_base = arm["selector"] == "random" and set(ids) == baseline_ids.get(block, set())
+        given = None if target is None else float(target)
+        eff = mean_curve_efficiency(
+            seed_curves(curves, ids), baseline.get(block), given, is_base=is_base, smooth_window=smooth_window
+        )
+        _put_reach(row, "steps_to_target", eff.steps)
+        _put_reach(row, "rollouts_to_target", eff.rollouts)
+        for what, speed in (("steps", eff.speedup_steps), ("rollouts", eff.speedup_rollouts)):
+            if is_base:  # the baseline against itself: 1× by definition when its mean curve reaches the target
+                reached_mean = math.isfinite(eff.steps.value) and not eff.steps.bound
+                speed = Reach(1.0 if reached_mean else math.nan, math.nan, math.nan, "")
+            _put_reach(row, f"speedup_{what}", speed)
+        row["censored"] = eff.censored
+        _put(row, "steps_to_target_reaching", bootstrap_mean(mine["steps_to_target"].to_numpy()))
+        _put(row, "rollouts_to_target_reaching", bootstrap_mean(mine["rollouts_to_target"].to_numpy()))
         rows.append(row)
     columns = [
         Column("target", "target", "pct", ci=False),
@@ -268,14 +318,25 @@ def efficiency_table(
         Column("rollouts→target", "rollouts_to_target", "count", best="min"),
         Column("speed-up (steps)", "speedup_steps", "ratio", best="max"),
         Column("speed-up (rollouts)", "speedup_rollouts", "ratio", best="max"),
+        Column("censored", "censored", "percent", ci=False),
+        Column("steps→target, reaching seeds only", "steps_to_target_reaching", "steps"),
+        Column("rollouts→target, reaching seeds only", "rollouts_to_target_reaching", "count"),
     ]
     source = "the given --target" if target is not None else "Random's final pass@1 averaged over its seeds"
     what = f"benchmark {benchmark}" if benchmark else "pass@1 averaged over benchmarks"
     smoothing = f", smoothed over {smooth_window} evaluations" if smooth_window > 1 else ""
+    resampled = "" if target is not None else " (each of which also gives the resample its target)"
     notes = [
-        f"target (%) = {source}; steps→target = first evaluated step with {what} ≥ target{smoothing}.",
-        f"{CI_NOTE}, over the seeds that reached the target (reached = k/n); "
-        "speed-up = Random's mean / this arm's mean (seeds resampled independently).",
+        f"target (%) = {source}; steps→target = first evaluated step where the seed-mean curve of {what} "
+        f"(at the steps all n seeds were evaluated{smoothing}) ≥ target; rollouts→target = the seeds' mean "
+        "cumulative generated completions there; speed-up = Random's steps (rollouts)→target / this arm's.",
+        f"[95% bootstrap CI, {N_BOOT} resamples of the arm's seeds and, independently, of Random's{resampled}].",
+        "A mean curve that never reaches the target is censored: >x / <x are bounds (its time is beyond its last "
+        "evaluation); a censored resample counts at its lowest possible value for the CI's lower bound and at its "
+        "highest for the upper (0 or ∞ where unbounded); censored = share of resamples where the arm's or Random's "
+        "mean curve never reached.",
+        'reached = seeds reaching the target on their own (k/n); the "reaching seeds only" columns = the mean over '
+        "just those seeds [95% bootstrap CI], biased towards the fast seeds: for comparison only.",
         UNFINISHED_NOTE,
     ]
     table = Table(
@@ -368,6 +429,8 @@ LATEX_SYMBOLS = {
     "→": r"$\rightarrow$",
     "—": "--",
     "∞": r"$\infty$",
+    "<": r"$<$",  # in text mode (OT1) < and > would print as ¡ and ¿
+    ">": r"$>$",
     "%": r"\%",
 }
 
