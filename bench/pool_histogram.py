@@ -16,15 +16,13 @@ import numpy as np
 from insight_cli.config import compose
 from insight_cli.train.evaluate import success_counts
 from insight_cli.train.model import load_model
-from insight_cli.train.run import held_out_keys, load_problems
+from insight_cli.train.run import load_problems
 
 
 def main(overrides: list[str]) -> None:
     cfg = compose(overrides)
     task, problems, benchmarks = load_problems(cfg)
-    model, tokenizer, _ = load_model(
-        cfg.model, cfg.paths.cache_dir, held_out_keys(cfg.task.name, problems, benchmarks)
-    )
+    model, tokenizer, _ = load_model(cfg.model, cfg.paths.cache_dir)
     k, length = int(cfg.trainer.num_generations), int(cfg.trainer.max_completion_length)
     counts = success_counts(
         model,

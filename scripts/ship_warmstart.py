@@ -2,13 +2,13 @@
 
 The warm start is not reproducible across machines (float kernels differ between CPUs of the same kind), so the
 default recipe's weights are committed and every machine starts from them. Run this after anything that changes the
-default recipe (conf/model/tiny-cpu.yaml, the default pool or held-out sets, warmstart.RECIPE_VERSION) and commit the
-result; tests/test_shipped_warmstart.py fails until you do.
+default recipe (conf/model/tiny-cpu.yaml or warmstart.RECIPE_VERSION; the task's pool does not enter it) and commit
+the result; tests/test_shipped_warmstart.py fails until you do.
 
     python scripts/ship_warmstart.py                    # the default config
     python scripts/ship_warmstart.py task.train_size=1000   # the default composed with Hydra overrides
 
-It composes the config, computes the avoided problems exactly as a run does, takes the model from the cache (waiting
+It composes the config, takes the model from the cache (waiting
 for a build under way, building it if absent: minutes on 2 cores), copies it with a SHA256SUMS file, and removes any
 other shipped key (only one recipe ships).
 """
@@ -22,18 +22,15 @@ from pathlib import Path
 
 from insight_cli.config import compose
 from insight_cli.train import warmstart
-from insight_cli.train.run import held_out_keys, load_problems
 
 
 def cached_model(cfg) -> tuple[str, Path]:
     """(recipe key, cache folder) of the config's warm-started model, built or waited for if absent."""
-    _, problems, benchmarks = load_problems(cfg)
-    avoid = held_out_keys(cfg.task.name, problems, benchmarks)
-    key = warmstart.recipe_key(warmstart.recipe(cfg.model, avoid))
+    key = warmstart.recipe_key(warmstart.recipe(cfg.model))
     cache = Path(cfg.paths.cache_dir).expanduser()
     if not (cache / "tiny-models" / key / "recipe.json").exists():
         print(f"{key} is not in the cache {cache}: waiting for a build under way, or building it", flush=True)
-    return key, warmstart.ensure_tiny_model(cfg.model, cache, avoid)
+    return key, warmstart.ensure_tiny_model(cfg.model, cache)
 
 
 def ship(source: Path, key: str, shipped_dir: Path = warmstart.SHIPPED_DIR) -> Path:

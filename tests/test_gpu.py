@@ -62,6 +62,5 @@ def tiny_model_folder(cfg) -> Path:
     """The cached warm-started tiny model this config trains from."""
     from insight_cli.train.warmstart import recipe, recipe_key
 
-    _, problems, benchmarks = run_module.load_problems(cfg)
-    spec = recipe(cfg.model, run_module.held_out_keys(cfg.task.name, problems, benchmarks))
+    spec = recipe(cfg.model)
     return Path(cfg.paths.cache_dir) / "tiny-models" / recipe_key(spec)

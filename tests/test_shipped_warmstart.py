@@ -10,24 +10,16 @@ import pytest
 
 from insight_cli.config import compose
 from insight_cli.train import warmstart
-from insight_cli.train.run import held_out_keys, load_problems
 
 RESHIP = "run `python scripts/ship_warmstart.py` and commit insight_cli/train/shipped/"
 
 
-def avoided(cfg) -> set:
-    """The problems the warm start avoids, exactly as a run computes them."""
-    _, problems, benchmarks = load_problems(cfg)
-    return held_out_keys(cfg.task.name, problems, benchmarks)
-
-
 @pytest.fixture(scope="module")
 def default(tmp_path_factory):
-    """(config, avoided problems, recipe, key) of the default config."""
+    """(config, recipe, key) of the default config."""
     cfg = compose([f"paths.cache_dir={tmp_path_factory.mktemp('unused-cache')}"])
-    avoid = avoided(cfg)
-    spec = warmstart.recipe(cfg.model, avoid)
-    return cfg, avoid, spec, warmstart.recipe_key(spec)
+    spec = warmstart.recipe(cfg.model)
+    return cfg, spec, warmstart.recipe_key(spec)
 
 
 @pytest.fixture
@@ -41,7 +33,7 @@ def shipped_copy(tmp_path, monkeypatch, default) -> Path:
         raise AssertionError("the warm start was built although shipped weights exist for this recipe")
 
     monkeypatch.setattr(warmstart, "build_warm_started_model", no_build)
-    return copy / default[3]
+    return copy / default[2]
 
 
 def same_files(a: Path, b: Path) -> bool:
@@ -53,7 +45,7 @@ def same_files(a: Path, b: Path) -> bool:
 
 
 def test_default_recipe_is_the_shipped_one(default):
-    _, _, spec, key = default
+    _, spec, key = default
     folders = [p.name for p in warmstart.SHIPPED_DIR.iterdir() if p.is_dir()]
     assert folders == [key], f"the shipped weights are for {folders}, the default recipe is {key}: {RESHIP}"
     shipped = json.loads((warmstart.SHIPPED_DIR / key / "recipe.json").read_text())
@@ -64,8 +56,8 @@ def test_default_recipe_is_the_shipped_one(default):
 def test_default_model_loads_from_shipped_weights(tmp_path, default, shipped_copy):
     from insight_cli.train.model import load_model
 
-    cfg, avoid, _, key = default
-    model, tokenizer, info = load_model(cfg.model, tmp_path / "cache", avoid, progress=False)
+    cfg, _, key = default
+    model, tokenizer, info = load_model(cfg.model, tmp_path / "cache", progress=False)
     folder = Path(info["path"])
     assert folder == tmp_path / "cache" / "tiny-models" / key
     assert same_files(folder, shipped_copy)
@@ -75,13 +67,13 @@ def test_default_model_loads_from_shipped_weights(tmp_path, default, shipped_cop
 
 
 def test_damaged_shipped_weights_fail_in_one_line_and_leave_no_cache(tmp_path, default, shipped_copy):
-    cfg, avoid, _, key = default
+    cfg, _, key = default
     weights = shipped_copy / "model.safetensors"
     data = bytearray(weights.read_bytes())
     data[len(data) // 2] ^= 0x01
     weights.write_bytes(bytes(data))
     with pytest.raises(warmstart.ShippedModelError) as caught:
-        warmstart.ensure_tiny_model(cfg.model, tmp_path / "cache", avoid, progress=False)
+        warmstart.ensure_tiny_model(cfg.model, tmp_path / "cache", progress=False)
     message = str(caught.value)
     assert isinstance(caught.value, FileNotFoundError)  # the CLI turns it into one line and exit code 2
     assert "\n" not in message and "model.safetensors" in message and "reinstall" in message
@@ -89,38 +81,37 @@ def test_damaged_shipped_weights_fail_in_one_line_and_leave_no_cache(tmp_path, d
 
 
 def test_missing_shipped_file_fails_naming_it(tmp_path, default, shipped_copy):
-    cfg, avoid, _, _ = default
+    cfg, _, _ = default
     (shipped_copy / "tokenizer.json").unlink()
     with pytest.raises(warmstart.ShippedModelError, match=r"tokenizer\.json is missing"):
-        warmstart.ensure_tiny_model(cfg.model, tmp_path / "cache", avoid, progress=False)
-    assert not (tmp_path / "cache" / "tiny-models" / default[3]).exists()
+        warmstart.ensure_tiny_model(cfg.model, tmp_path / "cache", progress=False)
+    assert not (tmp_path / "cache" / "tiny-models" / default[2]).exists()
 
 
 def test_a_cached_model_that_differs_from_the_shipped_one_is_replaced(tmp_path, default, shipped_copy):
-    cfg, avoid, _, key = default
+    cfg, _, key = default
     stale = tmp_path / "cache" / "tiny-models" / key
     shutil.copytree(shipped_copy, stale)  # as if built on this machine: other weights, no checksums
     (stale / "model.safetensors").write_bytes(b"other weights")
     (stale / warmstart.CHECKSUMS).unlink()
-    assert warmstart.ensure_tiny_model(cfg.model, tmp_path / "cache", avoid, progress=False) == stale
+    assert warmstart.ensure_tiny_model(cfg.model, tmp_path / "cache", progress=False) == stale
     assert same_files(stale, shipped_copy)
     # a cached copy whose only difference is the build statistics is used as it is
     (stale / warmstart.STATS).write_text("{}")
-    warmstart.ensure_tiny_model(cfg.model, tmp_path / "cache", avoid, progress=False)
+    warmstart.ensure_tiny_model(cfg.model, tmp_path / "cache", progress=False)
     assert (stale / warmstart.STATS).read_text() == "{}"
 
 
 def test_other_recipes_build_locally(tmp_path, default, monkeypatch):
     cfg = compose([f"paths.cache_dir={tmp_path}", "model.warmstart.steps=2", "model.warmstart.num_problems=50"])
-    avoid = default[1]
     calls = []
     build = warmstart.build_warm_started_model
     monkeypatch.setattr(warmstart, "build_warm_started_model", lambda *a, **k: calls.append(1) or build(*a, **k))
-    folder = warmstart.ensure_tiny_model(cfg.model, tmp_path, avoid, progress=False)
-    assert calls == [1] and folder.name != default[3]
+    folder = warmstart.ensure_tiny_model(cfg.model, tmp_path, progress=False)
+    assert calls == [1] and folder.name != default[2]
     assert not (warmstart.SHIPPED_DIR / folder.name).exists()
     assert json.loads((folder / warmstart.STATS).read_text())["origin"] == "built"
-    assert json.loads((folder / "recipe.json").read_text()) == warmstart.recipe(cfg.model, avoid)
+    assert json.loads((folder / "recipe.json").read_text()) == warmstart.recipe(cfg.model)
 
 
 def test_ship_script_writes_one_verified_folder(tmp_path, default):
@@ -129,7 +120,7 @@ def test_ship_script_writes_one_verified_folder(tmp_path, default):
     spec = importlib.util.spec_from_file_location("ship", Path(__file__).parents[1] / "scripts" / "ship_warmstart.py")
     ship = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(ship)
-    key = default[3]
+    key = default[2]
     source = tmp_path / "cache" / key
     shutil.copytree(warmstart.SHIPPED_DIR / key, source)
     (source / warmstart.CHECKSUMS).unlink()

@@ -109,13 +109,11 @@ def scenario_weight_change(payload: dict) -> dict:
 
     from insight_cli.config import compose
     from insight_cli.train.model import load_model
-    from insight_cli.train.run import held_out_keys, load_problems
+    from insight_cli.train.run import load_problems
 
     cfg = compose(payload["overrides"])
     _, problems, benchmarks = load_problems(cfg)
-    model, tokenizer, _ = load_model(
-        cfg.model, cfg.paths.cache_dir, held_out_keys(cfg.task.name, problems, benchmarks)
-    )
+    model, tokenizer, _ = load_model(cfg.model, cfg.paths.cache_dir)
     model.eval()
     original = copy.deepcopy(model)
     prompts = [tokenizer(p["prompt"])["input_ids"] for p in problems[: int(payload["num_prompts"])]]

@@ -370,43 +370,53 @@ def _public_split(task_cfg: Any, data_dir: str | None) -> tuple[list[dict], list
     return rows[:train_size], rows[start:stop]
 
 
-def _generated_train(task_cfg: Any) -> list[dict]:
+def _generated_train(task_cfg: Any, exclude: set) -> list[dict]:
     """The seeded generated training pool."""
     return generate_problems(
         int(_cfg(task_cfg, "train_size", 2000)),
         int(_cfg(task_cfg, "train_seed", 1)),
         float(_cfg(task_cfg, "four_number_share", 0.5)),
+        exclude,
     )
 
 
-def load_train(task_cfg: Any, data_dir: str | None) -> list[dict]:
-    """Training problems ``{"id", "prompt", "nums", "target"}`` from ``task.source`` (generated or public)."""
-    source = _cfg(task_cfg, "source", "generated")
+def _without(problems: list[dict], exclude: set) -> list[dict]:
+    return [p for p in problems if problem_key(p["nums"], p["target"]) not in exclude]
+
+
+def load_train(task_cfg: Any, data_dir: str | None, exclude: set | None = None) -> list[dict]:
+    """Training problems ``{"id", "prompt", "nums", "target"}`` from ``task.source`` (generated or public).
+
+    ``exclude``: problem keys that must not appear (the tiny model's warm-start corpus): the generator skips them,
+    public rows with such a key are dropped."""
+    source, exclude = _cfg(task_cfg, "source", "generated"), set(exclude or ())
     if source == "generated":
-        return _finish(_generated_train(task_cfg), task_cfg)
+        return _finish(_generated_train(task_cfg, exclude), task_cfg)
     if source == "public":
-        return _finish(_public_split(task_cfg, data_dir)[0], task_cfg)
+        return _finish(_without(_public_split(task_cfg, data_dir)[0], exclude), task_cfg)
     raise ValueError(f"unknown countdown source {source!r}: set task.source=generated or public")
 
 
-def load_eval(task_cfg: Any, data_dir: str | None) -> dict[str, list[dict]]:
+def load_eval(task_cfg: Any, data_dir: str | None, exclude: set | None = None) -> dict[str, list[dict]]:
     """Held-out benchmarks: ``countdown`` (generated) or ``cd34`` (public), plus ``cd4_synthetic`` if enabled.
 
-    Generated sets exclude every training problem. ``cd4_synthetic`` is the CD-4 OOD test (4 numbers only),
-    generated with the same recipe because the public CD-4 rows are not shipped — hence the label.
+    Generated sets exclude every training problem and every key in ``exclude``. ``cd4_synthetic`` is the CD-4 OOD
+    test (4 numbers only), generated with the same recipe because the public CD-4 rows are not shipped — hence the
+    label.
     """
-    source = _cfg(task_cfg, "source", "generated")
+    source, exclude = _cfg(task_cfg, "source", "generated"), set(exclude or ())
     eval_size, share = int(_cfg(task_cfg, "eval_size", 256)), float(_cfg(task_cfg, "four_number_share", 0.5))
     if source == "generated":
-        train = _generated_train(task_cfg)
-        sets = {"countdown": generate_problems(eval_size, int(_cfg(task_cfg, "eval_seed", 2)), share, _keys(train))}
+        train = _generated_train(task_cfg, exclude)
+        taken = _keys(train) | exclude
+        sets = {"countdown": generate_problems(eval_size, int(_cfg(task_cfg, "eval_seed", 2)), share, taken)}
     elif source == "public":
         train, test = _public_split(task_cfg, data_dir)
-        sets = {"cd34": test}
+        sets = {"cd34": _without(test, exclude)}
     else:
         raise ValueError(f"unknown countdown source {source!r}: set task.source=generated or public")
     if _cfg(task_cfg, "eval_cd4", False):
-        taken = _keys(train) | set().union(*(_keys(s) for s in sets.values()))
+        taken = _keys(train) | exclude | set().union(*(_keys(s) for s in sets.values()))
         sets["cd4_synthetic"] = generate_problems(eval_size, int(_cfg(task_cfg, "cd4_seed", 3)), 1.0, taken)
     return {name: _finish(problems, task_cfg) for name, problems in sets.items()}
 

@@ -89,10 +89,9 @@ def load_pretrained(path_or_id: str, dtype: str = "float32"):
     return model, tokenizer
 
 
-def load_model(model_cfg: Any, cache_dir: str | Path, avoid_problems: set | None = None, progress: bool = True):
+def load_model(model_cfg: Any, cache_dir: str | Path, progress: bool = True):
     """The policy and its tokenizer for ``cfg.model``: a checkpoint by id, or the cached warm-started tiny model.
 
-    ``avoid_problems``: Countdown problem keys the tiny model's warm start must not train on (the held-out set).
     Returns (model, tokenizer, info) where info names the source (and the tiny model's cache folder).
     """
     if model_cfg.hf_id:
@@ -100,6 +99,6 @@ def load_model(model_cfg: Any, cache_dir: str | Path, avoid_problems: set | None
         return model, tokenizer, {"source": str(model_cfg.hf_id)}
     from insight_cli.train.warmstart import ensure_tiny_model
 
-    folder = ensure_tiny_model(model_cfg, Path(cache_dir), avoid_problems or set(), progress=progress)
+    folder = ensure_tiny_model(model_cfg, Path(cache_dir), progress=progress)
     model, tokenizer = load_pretrained(str(folder), str(model_cfg.dtype))
     return model, tokenizer, {"source": "tiny", "path": str(folder)}

@@ -4,7 +4,12 @@ RL needs signal: a freshly initialised model never writes a correct equation, so
 reward variance. A short SFT on ``prompt → <answer>solver expression</answer><eos>`` teaches the answer format
 and a partial skill, so that sampling at temperature 1 solves a fraction of held-out problems that varies from
 problem to problem. The result is cached under ``<paths.cache_dir>/tiny-models/<recipe hash>/``; a changed recipe
-(architecture, SFT settings, avoided problems or ``RECIPE_VERSION``) has a new hash. A file lock makes concurrent jobs
+(architecture, SFT settings or ``RECIPE_VERSION``) has a new hash.
+
+The warm-start corpus depends on ``model.warmstart`` alone (its seed and size), never on the task: a run's training
+pool and held-out sets skip every corpus problem instead (:func:`corpus_keys`, applied by the run when it loads the
+task). So one warm-started model serves every pool size and task mix, and a sweep over ``task.train_size`` compares
+runs from the same starting weights. A file lock makes concurrent jobs
 fill a cache folder once.
 
 The build is deterministic on one machine, not across machines: CPUs of the same kind pick different float kernels,
@@ -20,6 +25,7 @@ recipe is built locally. ``warmstart.json`` says which: ``"origin": "shipped"`` 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -29,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 # Bump when the warm-start code changes what it produces, so cached models are rebuilt.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2  # 2: the corpus no longer avoids the pool; the pool avoids the corpus
 PROMPT_STYLE = "compact"
 # The shipped weights: one folder per shipped recipe key (only the default recipe's), each with its checksums.
 SHIPPED_DIR = Path(__file__).resolve().with_name("shipped")
@@ -42,30 +48,47 @@ class ShippedModelError(FileNotFoundError):
     exits with code 2)."""
 
 
-def recipe(model_cfg: Any, avoid_problems: set) -> dict:
+def recipe(model_cfg: Any) -> dict:
     """Everything that determines the warm-started weights, as plain JSON."""
     from omegaconf import OmegaConf
 
-    avoided = hashlib.sha256(json.dumps(sorted(map(str, avoid_problems))).encode()).hexdigest()[:16]
     return {
         "version": RECIPE_VERSION,
         "tiny": OmegaConf.to_container(model_cfg.tiny, resolve=True),
         "warmstart": OmegaConf.to_container(model_cfg.warmstart, resolve=True),
         "prompt_style": PROMPT_STYLE,
-        "avoided_problems": avoided,
     }
+
+
+@functools.lru_cache(maxsize=4)
+def _corpus(num_problems: int, seed: int) -> tuple[dict, ...]:
+    from insight_cli.tasks import countdown
+
+    return tuple(countdown.generate_problems(num_problems, seed=seed))
+
+
+def corpus(model_cfg: Any) -> list[dict]:
+    """The generated problems the warm start trains on (deterministic in ``model.warmstart``; half with 4 numbers)."""
+    return list(_corpus(int(model_cfg.warmstart.num_problems), int(model_cfg.warmstart.seed)))
+
+
+def corpus_keys(model_cfg: Any) -> set:
+    """Problem keys of the warm-start corpus: the tiny model's training pool and held-out sets must avoid them."""
+    from insight_cli.tasks.countdown import problem_key
+
+    return {problem_key(p["nums"], p["target"]) for p in corpus(model_cfg)}
 
 
 def recipe_key(spec: dict) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def ensure_tiny_model(model_cfg: Any, cache_dir: Path, avoid_problems: set, progress: bool = True) -> Path:
+def ensure_tiny_model(model_cfg: Any, cache_dir: Path, progress: bool = True) -> Path:
     """Return the folder of the warm-started tiny model for this recipe: the shipped weights when they exist for its
     key (copied into the cache after verifying their checksums), otherwise built once and cached."""
     from filelock import FileLock
 
-    spec = recipe(model_cfg, avoid_problems)
+    spec = recipe(model_cfg)
     key = recipe_key(spec)
     folder = cache_dir / "tiny-models" / key
     shipped = SHIPPED_DIR / key if (SHIPPED_DIR / key).is_dir() else None
@@ -86,7 +109,7 @@ def ensure_tiny_model(model_cfg: Any, cache_dir: Path, avoid_problems: set, prog
         if shipped is not None:
             copy_shipped(shipped, building, spec)
         else:
-            stats = build_warm_started_model(model_cfg, building, avoid_problems, progress=progress)
+            stats = build_warm_started_model(model_cfg, building, progress=progress)
             stats = {"origin": "built", **stats}
             (building / STATS).write_text(json.dumps(stats, indent=2))
             # recipe.json is written last: its presence marks a complete folder.
@@ -215,18 +238,17 @@ def sft_batches(problems: list[dict], tokenizer, batch_size: int, steps: int, se
         yield ids, mask, labels
 
 
-def build_warm_started_model(model_cfg: Any, folder: Path, avoid_problems: set, progress: bool = True) -> dict:
+def build_warm_started_model(model_cfg: Any, folder: Path, progress: bool = True) -> dict:
     """Initialise the tiny model, fine-tune it on generated problems, save it to ``folder``; return statistics."""
     import torch
 
-    from insight_cli.tasks import countdown
     from insight_cli.train.model import build_tiny_model, build_tokenizer
     from insight_cli.train.progress import progress_bar
 
     ws = model_cfg.warmstart
     tokenizer = build_tokenizer()
     model = build_tiny_model(model_cfg.tiny, tokenizer, seed=int(ws.seed))
-    problems = countdown.generate_problems(int(ws.num_problems), seed=int(ws.seed), exclude=set(avoid_problems))
+    problems = corpus(model_cfg)
     steps, warmup = int(ws.steps), max(1, int(0.05 * int(ws.steps)))
     optimizer = torch.optim.AdamW(model.parameters(), lr=float(ws.lr), weight_decay=0.01)
 
