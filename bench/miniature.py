@@ -22,6 +22,7 @@ import math
 import multiprocessing
 import os
 import tempfile
+import time
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
@@ -29,7 +30,11 @@ import numpy as np
 from insight_cli.config import compose
 from insight_cli.launch.executor import prepare_run_dir
 from insight_cli.report.metrics import bootstrap_mean, steps_to_target
-from insight_cli.train.run import run_training
+from insight_cli.train.run import POOL_BENCHMARK, run_training
+
+# the stability criteria of the miniature (docs/miniature.md): seeds agree, and no run falls back late
+MAX_SEED_SD = 0.015
+MAX_LATE_DROP = 0.02
 
 
 def run_arm(selector: str, seed: int, results_dir: str, overrides: list[str]) -> dict:
@@ -38,17 +43,25 @@ def run_arm(selector: str, seed: int, results_dir: str, overrides: list[str]) ->
         [f"selector={selector}", f"seed={seed}", f"paths.results_dir={results_dir}", "sweep=miniature", *overrides]
     )
     run_dir = prepare_run_dir(cfg, overrides=overrides, command=["bench/miniature.py"])
+    started = time.time()
     if run_dir.read_status().get("state") != "done":
         run_training(cfg, run_dir)
-    evals = run_dir.read("eval.jsonl")
+    finished = time.time()
+    records = run_dir.read("eval.jsonl")
     metrics = run_dir.read("metrics.jsonl")
-    steps = np.array([e["step"] for e in evals], dtype=float)
-    values = np.array([e["pass@1"] for e in evals], dtype=float)
+    # the held-out curve; the optional train_pool evaluation (trainer.eval.pool_problems) is kept apart
+    evals = [e for e in records if e.get("benchmark") != POOL_BENCHMARK]
+    pool = [e for e in records if e.get("benchmark") == POOL_BENCHMARK]
     return {
-        "steps": steps,
-        "pass": values,
+        "steps": np.array([e["step"] for e in evals], dtype=float),
+        "pass": np.array([e["pass@1"] for e in evals], dtype=float),
+        "pool_pass": np.array([e["pass@1"] for e in pool], dtype=float),
+        "reward": np.array([m["accuracy_mean"] for m in metrics], dtype=float),
         "mixed": float(np.mean([m["frac_mixed_groups"] for m in metrics])),
         "total_steps": int(cfg.trainer.steps),
+        "train_s": float(metrics[-1]["wall_s"]) if metrics else 0.0,
+        "started": started,
+        "finished": finished,
     }
 
 
@@ -132,6 +145,27 @@ def main() -> None:
         print(
             f"sampling error of one pass@1 evaluation: {starts.std(ddof=1):.4f} "
             f"(SD of {len(starts)} step-0 evaluations of the same model)"
+        )
+    for name in names:
+        gains = [r["pass"][-1] - r["pass"][0] for r in runs[name]]
+        line = f"{name}: held-out gain over the run {fmt(bootstrap_mean(gains))}"
+        pool_gains = [r["pool_pass"][-1] - r["pool_pass"][0] for r in runs[name] if len(r["pool_pass"]) > 1]
+        if pool_gains:
+            line += f", on the training pool {fmt(bootstrap_mean(pool_gains))}"
+        early = [r["reward"][: max(1, len(r["reward"]) // 10)].mean() for r in runs[name]]
+        late = [r["reward"][-max(1, len(r["reward"]) // 10) :].mean() for r in runs[name]]
+        line += f", training accuracy first→last 10% of steps {np.mean(early):.3f}→{np.mean(late):.3f}"
+        wall = max(r["finished"] for r in runs[name]) - min(r["started"] for r in runs[name])
+        train_min = np.mean([r["train_s"] for r in runs[name]]) / 60
+        print(line + f"; arm wall {wall / 60:.1f} min (training {train_min:.1f} min per run)")
+    for name in names:
+        finals = np.array([r["pass"][-1] for r in runs[name]])
+        sd = finals.std(ddof=1) if len(finals) > 1 else 0.0
+        drop = max(largest_drop(r) for r in runs[name])
+        verdict = "met" if sd <= MAX_SEED_SD and drop <= MAX_LATE_DROP else "NOT met"
+        print(
+            f"{name}: stability {verdict} (seed SD of final pass@1 {sd:.4f} ≤ {MAX_SEED_SD}; "
+            f"largest late drop {drop:.3f} ≤ {MAX_LATE_DROP})"
         )
     first, second = names[0], names[1] if len(names) > 1 else names[0]
     rng = np.random.default_rng(0)

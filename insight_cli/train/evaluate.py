@@ -22,8 +22,11 @@ def sample_completions(
     max_new_tokens: int,
     batch_size: int,
     seed: int,
+    cache: str = "dynamic",
 ) -> list[list[str]]:
-    """n sampled completions per prompt (pure sampling: no top-k/top-p), without touching the global RNG."""
+    """n sampled completions per prompt (pure sampling: no top-k/top-p), without touching the global RNG.
+
+    ``cache``: transformers' KV cache, ``dynamic`` or ``static`` (``model.generation_cache``; same samples)."""
     import torch
 
     device = next(model.parameters()).device
@@ -45,6 +48,8 @@ def sample_completions(
                 top_p=1.0,
                 max_new_tokens=max_new_tokens,
                 pad_token_id=tokenizer.pad_token_id,
+                cache_implementation=None if cache == "dynamic" else cache,
+                disable_compile=True,
             )
             texts.extend(tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True))
     if was_training:
@@ -64,10 +69,12 @@ def success_counts(
     max_new_tokens: int,
     batch_size: int,
     seed: int,
+    cache: str = "dynamic",
 ) -> np.ndarray:
     """Correct completions (binary accuracy) out of n_samples for every problem."""
+    prompts = [p["prompt"] for p in problems]
     samples = sample_completions(
-        model, tokenizer, [p["prompt"] for p in problems], n_samples, temperature, max_new_tokens, batch_size, seed
+        model, tokenizer, prompts, n_samples, temperature, max_new_tokens, batch_size, seed, cache=cache
     )
     return np.array(
         [sum(score(c, p, task_cfg)[1] >= 1.0 for c in comps) for p, comps in zip(problems, samples, strict=True)]
@@ -83,6 +90,7 @@ def evaluate_benchmarks(
     eval_cfg: Any,
     max_new_tokens: int,
     seed: int,
+    cache: str = "dynamic",
 ) -> list[dict]:
     """One record per benchmark: pass@1 (avg@n), n_samples, n_problems."""
     records = []
@@ -98,6 +106,7 @@ def evaluate_benchmarks(
             max_new_tokens=max_new_tokens,
             batch_size=int(eval_cfg.batch_size),
             seed=seed + offset,
+            cache=cache,
         )
         records.append(
             {

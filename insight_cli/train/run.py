@@ -12,6 +12,7 @@ state; a run started on a directory that has one resumes from it, after dropping
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -26,6 +27,8 @@ from insight_cli.runs import RunDir
 
 _STOP = threading.Event()
 SELECTION_FILE = "selection.npz"
+# eval.jsonl's name for the evaluation on the first trainer.eval.pool_problems prompts of the training pool
+POOL_BENCHMARK = "train_pool"
 
 
 def request_stop() -> None:
@@ -35,16 +38,44 @@ def request_stop() -> None:
     _STOP.set()
 
 
-def limit_cpu_threads() -> None:
-    """On CPU, use only the cores Slurm granted this job, shared by the job's ranks: oversubscribed torch threads
-    spin instead of working (measured here: 8x the CPU time per step when two 2-thread processes share 2 cores)."""
-    import os
+def idle_cores(window_s: float = 0.5) -> float:
+    """Cores left idle by every other process over ``window_s`` seconds (from /proc/stat; NaN where unreadable)."""
 
+    def totals() -> tuple[int, int]:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return sum(fields), fields[3] + fields[4]  # all jiffies, idle + iowait
+
+    try:
+        total0, idle0 = totals()
+        time.sleep(window_s)
+        total1, idle1 = totals()
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+    cores = os.cpu_count() or 1
+    return cores * (idle1 - idle0) / max(1, total1 - total0)
+
+
+def limit_cpu_threads() -> None:
+    """On CPU, use the cores this run may have: the ones Slurm granted (shared by the job's ranks), else, unless
+    OMP_NUM_THREADS says, the cores of this machine that other processes leave idle when the run starts.
+
+    Oversubscribed torch threads spin instead of working: two 2-thread processes on 2 cores took 8x the CPU time
+    per step, and the README's main job beside one CPU-bound process spent 40+ CPU-minutes in a 5-minute warm start.
+    One thread per idle core (at least one) keeps a busy machine at about the quiet speed of those cores."""
     import torch
 
+    if torch.cuda.is_available():
+        return
     granted = os.environ.get("SLURM_CPUS_PER_TASK")
-    if granted and not torch.cuda.is_available():
+    if granted:
         torch.set_num_threads(max(1, int(granted) // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
+        return
+    if os.environ.get("OMP_NUM_THREADS") or int(os.environ.get("LOCAL_WORLD_SIZE", "1")) > 1:
+        return  # chosen by the user, or by the launcher of several ranks
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    idle = idle_cores()
+    if not math.isnan(idle):
+        torch.set_num_threads(max(1, min(available, torch.get_num_threads(), int(idle + 0.5))))
 
 
 def stop_requested_anywhere() -> bool:
@@ -72,26 +103,27 @@ def latest_checkpoint(folder: Path) -> Path | None:
 
 # ---------------------------------------------------------------------------------------------- data
 def load_problems(cfg: DictConfig) -> tuple[Any, list[dict], dict[str, list[dict]]]:
-    """The task module, its training pool and its full held-out benchmarks."""
+    """The task module, its training pool and its full held-out benchmarks.
+
+    For the locally warm-started tiny model, the pool and the held-out sets skip every problem of the warm-start
+    corpus (a task whose loaders take ``exclude``), so RL and evaluation never see a problem the model was taught."""
+    import inspect
+
     from insight_cli.tasks import get_task
 
     task = get_task(cfg.task.name)
-    return task, task.load_train(cfg.task, cfg.paths.data_dir), task.load_eval(cfg.task, cfg.paths.data_dir)
+    kwargs = {}
+    if not cfg.model.hf_id and "exclude" in inspect.signature(task.load_train).parameters:
+        from insight_cli.train.warmstart import corpus_keys
+
+        kwargs["exclude"] = corpus_keys(cfg.model)
+    data_dir = cfg.paths.data_dir
+    return task, task.load_train(cfg.task, data_dir, **kwargs), task.load_eval(cfg.task, data_dir, **kwargs)
 
 
 def trim_benchmarks(benchmarks: dict[str, list[dict]], limit: int | None) -> dict[str, list[dict]]:
     """The first ``trainer.eval.num_problems`` problems of each benchmark (all of them when None)."""
     return benchmarks if limit is None else {name: items[: int(limit)] for name, items in benchmarks.items()}
-
-
-def held_out_keys(task_name: str, problems: list[dict], benchmarks: dict[str, list[dict]]) -> set:
-    """Countdown problems the tiny model's warm start must not see (the pool and every held-out set)."""
-    if task_name != "countdown":
-        return set()
-    from insight_cli.tasks.countdown import problem_key
-
-    items = problems + [p for items in benchmarks.values() for p in items]
-    return {problem_key(p["nums"], p["target"]) for p in items}
 
 
 def as_chat(prompt: str) -> list[dict]:
@@ -138,6 +170,7 @@ def grpo_args(cfg: DictConfig, output_dir: Path):
         temperature=float(t.temperature),
         top_k=0,
         top_p=1.0,
+        cache_implementation=None if str(cfg.model.generation_cache) == "dynamic" else str(cfg.model.generation_cache),
         learning_rate=float(t.learning_rate),
         lr_scheduler_type=str(t.lr_scheduler),
         warmup_steps=int(round(float(t.warmup_ratio) * int(t.steps))),
@@ -200,6 +233,7 @@ def warmstart_counts(cfg: DictConfig, model, tokenizer, task, problems: list[dic
         max_new_tokens=int(cfg.trainer.max_completion_length),
         batch_size=int(cfg.trainer.eval.batch_size),
         seed=int(cfg.seed) + 31,
+        cache=str(cfg.model.generation_cache),
     )
     trials = np.full(len(problems), k)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -327,10 +361,10 @@ def _train(cfg: DictConfig, run_dir: RunDir) -> dict:
     # --- data and model
     task, problems, benchmarks = load_problems(cfg)
     with PartialState().main_process_first():  # rank 0 builds (or downloads) the model once; the others then load it
-        model, tokenizer, model_info = load_model(
-            cfg.model, cfg.paths.cache_dir, held_out_keys(cfg.task.name, problems, benchmarks)
-        )
+        model, tokenizer, model_info = load_model(cfg.model, cfg.paths.cache_dir)
     benchmarks = trim_benchmarks(benchmarks, cfg.trainer.eval.num_problems)
+    if int(cfg.trainer.eval.pool_problems):  # the same evaluation on seen prompts: memorisation vs generalisation
+        benchmarks = {**benchmarks, POOL_BENCHMARK: problems[: int(cfg.trainer.eval.pool_problems)]}
     # --- selector, pool sampler and their bookkeeping (seeded apart from each other and from torch)
     seeds = np.random.SeedSequence(int(cfg.seed)).generate_state(2)
     selector = build_selector(len(problems), cfg.selector, seed=int(seeds[0]))
@@ -367,6 +401,7 @@ def _train(cfg: DictConfig, run_dir: RunDir) -> dict:
             cfg.trainer.eval,
             int(cfg.trainer.max_completion_length),
             seed=eval_seed + step,
+            cache=str(cfg.model.generation_cache),
         )
 
     args = grpo_args(cfg, run_dir.checkpoints)
