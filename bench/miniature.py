@@ -4,6 +4,7 @@
     python bench/miniature.py --selectors random,wmi,mopps --seeds 4 selector.prior=warmstart
     python bench/miniature.py --results-dir results/miniature  # keep (and resume) the runs
     python bench/miniature.py --jobs 2                         # two runs at a time, one core each
+    python bench/miniature.py --results-dir /work/campaign-results --sweep mini_main   # read the campaign's runs
 
 Each run is a real `insight train` run (in this process one after the other, or --jobs worker processes that share the
 cores out; finished runs in --results-dir are reused, so an interrupted bench resumes). Per selector it prints the mean
@@ -37,10 +38,11 @@ MAX_SEED_SD = 0.015
 MAX_LATE_DROP = 0.02
 
 
-def run_arm(selector: str, seed: int, results_dir: str, overrides: list[str]) -> dict:
-    """Train (or reuse) one run and return its curves."""
+def run_arm(selector: str, seed: int, results_dir: str, overrides: list[str], sweep: str = "miniature") -> dict:
+    """Train (or reuse) one run and return its curves. The run id is the config's hash, so a run of the same selector
+    and seed made by `insight sweep -f sweeps/mini_main.yaml` (``sweep`` = mini_main) is found and reused."""
     cfg = compose(
-        [f"selector={selector}", f"seed={seed}", f"paths.results_dir={results_dir}", "sweep=miniature", *overrides]
+        [f"selector={selector}", f"seed={seed}", f"paths.results_dir={results_dir}", f"sweep={sweep}", *overrides]
     )
     run_dir = prepare_run_dir(cfg, overrides=overrides, command=["bench/miniature.py"])
     started = time.time()
@@ -74,16 +76,18 @@ def use_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def run_all(names: list[str], seeds: int, results: str, overrides: list[str], jobs: int) -> dict[str, list[dict]]:
+def run_all(
+    names: list[str], seeds: int, results: str, overrides: list[str], jobs: int, sweep: str = "miniature"
+) -> dict[str, list[dict]]:
     """Every (selector, seed) run, in this process (jobs = 1) or in ``jobs`` worker processes."""
     arms = [(name, seed) for name in names for seed in range(seeds)]
     if jobs <= 1:
-        curves = [run_arm(name, seed, results, overrides) for name, seed in arms]
+        curves = [run_arm(name, seed, results, overrides, sweep) for name, seed in arms]
     else:
         threads = max(1, (os.cpu_count() or 1) // jobs)
         context = multiprocessing.get_context("spawn")  # a fresh interpreter per worker: no forked torch state
         with ProcessPoolExecutor(jobs, mp_context=context, initializer=use_threads, initargs=(threads,)) as pool:
-            futures = [pool.submit(run_arm, name, seed, results, overrides) for name, seed in arms]
+            futures = [pool.submit(run_arm, name, seed, results, overrides, sweep) for name, seed in arms]
             curves = [future.result() for future in futures]
     runs: dict[str, list[dict]] = {name: [] for name in names}
     for (name, _), curve in zip(arms, curves, strict=True):
@@ -112,12 +116,15 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--results-dir", default=None, help="keep the runs here (default: a temporary folder)")
     parser.add_argument("--jobs", type=int, default=1, help="runs trained at a time, sharing the cores out")
+    parser.add_argument(
+        "--sweep", default="miniature", help="the sweep folder under --results-dir (mini_main: reuse the campaign)"
+    )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every run, e.g. trainer.steps=60")
     args = parser.parse_args()
     names = args.selectors.split(",")
     with tempfile.TemporaryDirectory() as tmp:
         results = args.results_dir or tmp
-        runs = run_all(names, args.seeds, results, args.overrides, args.jobs)
+        runs = run_all(names, args.seeds, results, args.overrides, args.jobs, args.sweep)
     baseline = "random" if "random" in runs else names[0]
     target = float(np.mean([r["pass"][-1] for r in runs[baseline]]))
     print(f"target pass@1 = {target:.3f} ({baseline}'s mean final pass@1 over {args.seeds} seeds)")
