@@ -152,6 +152,7 @@ def test_two_cpu_ranks_train_a_run_started_by_the_job(insight_proc, tiny_overrid
     first, last = evaluations[0], evaluations[-1]
     assert f"run {run_path.name} done at step 2: {run_path}" in out.stdout
     assert f"pass@1: {first['pass@1']:.3f} at step 0 → {last['pass@1']:.3f} at step 2" in out.stdout
+    assert f"(gain {last['pass@1'] - first['pass@1']:+.3f}; best " in out.stdout
     assert f"insight report --results-dir {tmp_path / 'results'} --sweep adhoc" in out.stdout
 
 

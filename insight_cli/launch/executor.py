@@ -298,9 +298,11 @@ def run_summary(run_dir: RunDir, results_dir: str | os.PathLike, sweep: str) -> 
         evaluations.setdefault(str(record.get("benchmark", "held-out")), []).append(record)
     for benchmark, records in evaluations.items():
         first, last = records[0], records[-1]
+        best = max(records, key=lambda r: r["pass@1"])
         lines.append(
             f"  {benchmark} pass@1: {first['pass@1']:.3f} at step {first['step']} → "
-            f"{last['pass@1']:.3f} at step {last['step']}"
+            f"{last['pass@1']:.3f} at step {last['step']} (gain {last['pass@1'] - first['pass@1']:+.3f}; "
+            f"best {best['pass@1']:.3f} at step {best['step']})"
         )
     if state == "preempted":
         lines.append("  stopped early: the same command resumes it from its last checkpoint")
