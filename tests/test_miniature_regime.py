@@ -91,3 +91,25 @@ def test_threads_follow_the_idle_cores(monkeypatch, idle, expected):
     monkeypatch.setenv("SLURM_CPUS_PER_TASK", "1")
     run_module.limit_cpu_threads()
     assert chosen == [1]
+
+
+def test_a_save_that_fails_half_way_leaves_the_previous_checkpoint_newest(tmp_path, tiny_overrides, monkeypatch):
+    """Seen in the campaign: TRL's model card raised inside the checkpoint save after the selection state had been
+    written, and the half-written folder then counted as the newest resumable checkpoint."""
+    from trl import GRPOTrainer
+
+    original = GRPOTrainer._save_checkpoint
+
+    def fail_at_step_2(self, model, trial):
+        if self.state.global_step == 2:
+            raise RuntimeError("disk full")
+        return original(self, model, trial)
+
+    monkeypatch.setattr(GRPOTrainer, "_save_checkpoint", fail_at_step_2)
+    cfg = compose([*tiny_overrides, "trainer.steps=3", "trainer.save_every=1", f"paths.results_dir={tmp_path}"])
+    run_dir = prepare_run_dir(cfg, overrides=[], command=["pytest"])
+    with pytest.raises(RuntimeError, match="disk full"):
+        run_module.run_training(cfg, run_dir)
+    assert run_module.latest_checkpoint(run_dir.checkpoints).name == "checkpoint-1"
+    monkeypatch.setattr(GRPOTrainer, "_save_checkpoint", original)
+    assert run_module.run_training(cfg, run_dir) == {"state": "done", "step": 3}  # resumes from step 1

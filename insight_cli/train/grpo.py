@@ -110,13 +110,16 @@ class SelectorGRPOTrainer(GRPOTrainer):
 
     # ---------------------------------------------------------------- checkpoints carry the selection state
     def _save_checkpoint(self, model, trial):
-        """Write the selection state first: the folder counts as complete (resumable) only once it is there, and
-        the Trainer's checkpoint rotation at the end of ``super()._save_checkpoint`` keeps only complete ones."""
+        """Write the selection state last, atomically: a folder counts as complete (resumable) only once it is there
+        (``run.latest_checkpoint``), so a save that fails half-way (found in the campaign: TRL's model card raised
+        after the selection state was written) leaves the previous checkpoint as the newest complete one. The
+        Trainer's rotation inside ``super()._save_checkpoint`` keeps the newest two, so that one survives."""
+        super()._save_checkpoint(model, trial)
         if self.args.should_save:
             folder = Path(self.args.output_dir) / f"checkpoint-{self.state.global_step}"
-            folder.mkdir(parents=True, exist_ok=True)
-            np.savez(folder / "selection.npz", wall_s=np.asarray(self.elapsed()), **self.selection.state_dict())
-        super()._save_checkpoint(model, trial)
+            partial = folder / "selection.partial.npz"
+            np.savez(partial, wall_s=np.asarray(self.elapsed()), **self.selection.state_dict())
+            partial.replace(folder / "selection.npz")
 
     # ---------------------------------------------------------------- feeding outcomes back
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
