@@ -9,7 +9,8 @@ Two kinds, called at two moments:
 * :func:`check_environment` — the config against the place the run will execute: vLLM or DeepSpeed requested but
   not installed in the interpreter the job will run (``launcher.python``, else this one), GPUs requested from an
   in-process or local launch on a machine without them, more GPUs than ``launcher.gpus_per_node`` grants. Called
-  by the launcher right before it runs or submits (not on ``--dry-run``, which may be planned anywhere).
+  by the launcher right before it runs or submits (not on ``--dry-run``, which may be planned anywhere). The chosen
+  experiment trackers are checked here too (train/tracking.py): package installed, W&B server reachable when online.
 
     insight train --model qwen3-4b                    # on a laptop: "model qwen3-4b needs 4 GPUs but ..."
 """
@@ -92,7 +93,9 @@ def config_problems(cfg: Any) -> list[str]:
             f"model.vllm.tensor_parallel_size={tp} does not divide model.gpus={gpus}: every vLLM engine spans "
             f"{tp} of the run's processes; choose a divisor of {gpus}"
         )
-    return problems + process_problems(cfg)
+    from insight_cli.train.tracking import config_problems as tracker_config_problems
+
+    return problems + process_problems(cfg) + tracker_config_problems(cfg)
 
 
 def has_module(name: str, python: str | None = None) -> bool:
@@ -139,7 +142,9 @@ def environment_problems(cfg: Any) -> list[str]:
         problems.append(f"model.vllm.enabled=true but vLLM is not installed in {interpreter}: {VLLM_HINT}")
     if str(model.get("distributed")) == "zero3" and gpus > 1 and not has_module("deepspeed", python):
         problems.append(f"model.distributed=zero3 but DeepSpeed is not installed in {interpreter}: {DEEPSPEED_HINT}")
-    return problems
+    from insight_cli.train.tracking import environment_problems as tracker_problems  # packages, W&B server
+
+    return problems + tracker_problems(cfg, python)
 
 
 def check_config(cfg: Any) -> None:

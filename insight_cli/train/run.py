@@ -249,8 +249,9 @@ def apply_prior(selector, cfg: DictConfig, counts) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- recording
-def make_recorder(run_dir: RunDir, selection, evaluate, cfg: DictConfig, bar, wall_offset: float):
-    """A TrainerCallback that writes metrics/eval/selection.jsonl, evaluates, saves and honours request_stop."""
+def make_recorder(run_dir: RunDir, selection, evaluate, cfg: DictConfig, bar, wall_offset: float, tracking):
+    """A TrainerCallback that writes metrics/eval/selection.jsonl, hands each record to ``tracking`` (the experiment
+    trackers, train/tracking.py), evaluates, saves and honours request_stop."""
     from accelerate import PartialState
     from transformers import TrainerCallback
 
@@ -279,15 +280,18 @@ def make_recorder(run_dir: RunDir, selection, evaluate, cfg: DictConfig, bar, wa
             step_s = time.perf_counter() - self.step_started
             stats = selection.pop_step_stats()
             if main:
-                run_dir.append(
-                    "selection.jsonl",
-                    {
-                        "step": step,
-                        "prompt_ids": selection.last_choice,
-                        "scores": np.round(selection.last_scores, 6),
-                        "pool_size": selection.last_pool_size,
-                    },
-                )
+                record = {
+                    "step": step,
+                    "prompt_ids": selection.last_choice,
+                    "scores": np.round(selection.last_scores, 6),
+                    "pool_size": selection.last_pool_size,
+                    # believed success of each chosen prompt when chosen (Beta selectors), and its outcome
+                    **({"beliefs": np.round(selection.last_beliefs, 6)} if selection.last_beliefs is not None else {}),
+                    "successes": selection.last_successes,
+                    "trials": selection.num_generations,
+                }
+                run_dir.append("selection.jsonl", record)
+                tracking.log("selection.jsonl", record)
             self.pending = {
                 "step": step,
                 "wall_s": round(wall_offset + time.perf_counter() - self.started, 3),
@@ -311,13 +315,16 @@ def make_recorder(run_dir: RunDir, selection, evaluate, cfg: DictConfig, bar, wa
             record = {**self.pending, "reward_mean": extra.pop("reward", None), **extra}
             if main:
                 run_dir.append("metrics.jsonl", record)
+                tracking.log("metrics.jsonl", record)
                 run_dir.set_status("running", record["step"])
             self.pending = None
 
         def evaluate(self, model, step: int, rollouts: int):
             for record in evaluate(model, step):
                 if main:
-                    run_dir.append("eval.jsonl", {"step": step, "rollouts": rollouts, **record})
+                    record = {"step": step, "rollouts": rollouts, **record}
+                    run_dir.append("eval.jsonl", record)
+                    tracking.log("eval.jsonl", record)
                 self.last_pass = record["pass@1"]
 
     return RunRecorder()
@@ -353,6 +360,7 @@ def _train(cfg: DictConfig, run_dir: RunDir) -> dict:
     from insight_cli.train.model import load_model
     from insight_cli.train.progress import progress_bar
     from insight_cli.train.selection import PromptSelection
+    from insight_cli.train.tracking import open_tracking
 
     hf_logging.disable_progress_bar()  # weight-loading bars would interleave with the run's own progress bar
     # TRL 1.16 still calls transformers' renamed is_gradient_checkpointing once per step: noise, not a user issue.
@@ -408,9 +416,12 @@ def _train(cfg: DictConfig, run_dir: RunDir) -> dict:
     start_step = int(checkpoint.name[11:]) if checkpoint else 0
     # one bar per run, drawn by rank 0 (the others would interleave theirs with it)
     bar_enabled = PartialState().is_main_process
-    with progress_bar(f"GRPO {cfg.selector.name}", total=int(cfg.trainer.steps), enabled=bar_enabled) as bar:
+    with (
+        open_tracking(cfg, run_dir, resume_step=start_step, main=bar_enabled) as tracking,  # rank 0 reports
+        progress_bar(f"GRPO {cfg.selector.name}", total=int(cfg.trainer.steps), enabled=bar_enabled) as bar,
+    ):
         bar.advance(start_step)
-        recorder = make_recorder(run_dir, selection, evaluate, cfg, bar, wall_offset)
+        recorder = make_recorder(run_dir, selection, evaluate, cfg, bar, wall_offset, tracking)
         trainer = SelectorGRPOTrainer(
             model=model,
             args=args,
@@ -424,6 +435,7 @@ def _train(cfg: DictConfig, run_dir: RunDir) -> dict:
         )
         trainer.remove_callback(PrinterCallback)  # the progress bar and metrics.jsonl replace printed log dicts
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    step = int(trainer.state.global_step)
-    stopped = recorder.stopped and step < int(cfg.trainer.steps)  # agreed by every rank, so all return the same
+        step = int(trainer.state.global_step)
+        stopped = recorder.stopped and step < int(cfg.trainer.steps)  # agreed by every rank, so all return the same
+        tracking.finish("preempted" if stopped else "done")
     return {"state": "preempted" if stopped else "done", "step": step}

@@ -46,6 +46,10 @@ class PromptSelection:
         self.last_choice: np.ndarray = np.zeros(0, dtype=np.int64)
         self.last_scores: np.ndarray = np.zeros(0)
         self.last_pool_size = 0
+        # the last choice's believed success rates (posterior means; None for selectors without Beta beliefs) and,
+        # once observed, its successes out of num_generations rollouts each (for selection.jsonl)
+        self.last_beliefs: np.ndarray | None = None
+        self.last_successes: np.ndarray = np.zeros(0)
 
     def choose(self, m: int | None = None) -> np.ndarray:
         """Draw the candidate pool and return the selector's M prompt ids (int64)."""
@@ -54,8 +58,10 @@ class PromptSelection:
         candidates = self.pool.draw(m)
         chosen = self.selector.select(candidates, m)
         self.step.selector_s += time.perf_counter() - start
+        self.last_beliefs = None
         if isinstance(self.selector, BetaSelector):
-            self.step.believed_success.extend(self.selector.posterior_mean(chosen).tolist())
+            self.last_beliefs = self.selector.posterior_mean(chosen)
+            self.step.believed_success.extend(self.last_beliefs.tolist())
         self.history.append((self.choices, self.observations))
         self.choices += 1
         self.last_choice, self.last_scores, self.last_pool_size = chosen, self.selector.last_scores, len(candidates)
@@ -74,6 +80,7 @@ class PromptSelection:
         self.selector.update(ids, successes, trials)
         self.step.selector_s += time.perf_counter() - start
         self.observations += 1
+        self.last_successes = successes
         self.seen[ids] = True
         self.rollouts += int(trials.sum())
         self.step.generated_groups += len(ids)
