@@ -488,7 +488,7 @@ def test_plots_are_written_as_png_and_pdf(results, tmp_path):
     )
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in out.iterdir())
-    assert names == sorted(f"{k}.{s}" for k in ("curves", "speedup", "mu") for s in ("png", "pdf"))
+    assert names == sorted(f"{k}.{s}" for k in ("curves", "speedup", "mu", "selection") for s in ("png", "pdf"))
     assert "no pool figure" in result.stderr
     for name in names:
         data = (out / name).read_bytes()

@@ -20,6 +20,8 @@ Examples:
   insight report --table efficiency --target 0.45 --smooth    # steps to 45% pass@1, smoothed curves
 
   insight report --results-dir /scratch/results --out paper/tables
+
+  insight report --sweep mini_main --plot selection  # mixed groups, beliefs, coverage, choices vs success
 """
 
 
@@ -32,7 +34,9 @@ def report(
         None, "--results-dir", help="Where runs live (DIR/SWEEP/RUN_ID/); default $INSIGHT_RESULTS_DIR or results."
     ),
     table: str = typer.Option("all", "--table", help="accuracy, efficiency, overhead, all or none (comma-separated)."),
-    plot: str = typer.Option(None, "--plot", help="curves, speedup, mu, pool or all (PNG + PDF under --out)."),
+    plot: str = typer.Option(
+        None, "--plot", help="curves, speedup, mu, pool, selection or all (PNG + PDF under --out)."
+    ),
     fmt: str = typer.Option("rich", "--format", help="What to print: rich, md, csv or latex (files get all three)."),
     out: Path = typer.Option(
         None, "--out", help="Output folder; default RESULTS/SWEEP/report for one sweep, else RESULTS/report."

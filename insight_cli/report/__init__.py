@@ -139,6 +139,10 @@ def _draw(plots: list[str], report: Report, coll: Collection, goal, benchmark, o
         files += fig.plot_curves(coll, curves, baseline_targets(coll.runs, curves, goal), out_dir)
     if "speedup" in plots:
         files += fig.plot_speedup(report.tables["efficiency"], out_dir)
+    if "selection" in plots:
+        drawn, missing = fig.plot_selection(coll, out_dir)
+        files += drawn
+        report.warnings += missing
     for kind in ("mu", "pool"):
         if kind in plots:
             drawn = fig.plot_sweep(kind, report.tables["accuracy"], report.tables["efficiency"], out_dir)

@@ -6,6 +6,10 @@
   a censoring bound (a mean curve that never reached the target) is a pale bar marked "<" or ">", an unbounded
   CI end an arrow.
 - ``mu`` / ``pool``: final pass@1 and speed-up against μ (selector.mu) or the pool factor, for a sweep over it.
+- ``selection``: what each selector does to the batches: share of mixed-outcome groups, believed success of the chosen
+  prompts (mean and quantiles), pool coverage against steps, and for one run how often each prompt was chosen against
+  its measured success rate (from metrics.jsonl and selection.jsonl; parts older runs lack are left out, with a
+  warning).
 
 Sized for a paper (7 in wide, 8–9 pt text); colours are Okabe–Ito (colour-blind safe), one fixed colour per
 selector in every figure; arms of the same selector (a μ sweep) differ by line style and marker.
@@ -15,16 +19,17 @@ from __future__ import annotations
 
 import re
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from insight_cli.report.collect import SYMBOLS, Collection
+from insight_cli.report.collect import SYMBOLS, Collection, run_names
 from insight_cli.report.tables import Table, arm_rows
 
-PLOTS = ("curves", "speedup", "mu", "pool")
+PLOTS = ("curves", "speedup", "mu", "pool", "selection")
 WIDTH_IN = 7.0  # a two-column paper's text width
 # Okabe & Ito (2008), "Color Universal Design".
 OKABE_ITO = {
@@ -357,3 +362,281 @@ def _bounds(frame: pd.DataFrame, key: str) -> np.ndarray:
     if f"{key}_bound" not in frame:
         return np.full(len(frame), "", dtype=object)
     return np.array([b if isinstance(b, str) else "" for b in frame[f"{key}_bound"]], dtype=object)
+
+
+# --------------------------------------------------------------------------- what each selector does to the batches
+SELECTION_SMOOTH = 8  # steps of the trailing moving average applied to each run's per-step curves
+BELIEF_QUANTILES = (10, 50, 90)
+HEATMAP_SUCCESS_BINS = 10
+
+
+@dataclass
+class SelectionRun:
+    """One run's per-step selection record: metrics.jsonl columns, belief quantiles and per-prompt counts."""
+
+    run: int
+    steps: np.ndarray
+    mixed: np.ndarray
+    belief_mean: np.ndarray
+    coverage: np.ndarray
+    belief_steps: np.ndarray  # steps of selection.jsonl lines with beliefs, and their quantiles (rows × 3)
+    belief_quantiles: np.ndarray
+    times_chosen: np.ndarray | None  # per prompt (None: selection.jsonl records no outcomes)
+    successes: np.ndarray | None
+    trials: np.ndarray | None
+
+
+def _pool_prompts(run_path: Path) -> int | None:
+    """Training-pool size of a run: task.train_size, else the length of the checkpointed ``seen`` array."""
+    import yaml
+
+    try:
+        config = yaml.load((run_path / "config.yaml").read_text(), Loader=yaml.CSafeLoader) or {}
+        size = int((config.get("task") or {}).get("train_size") or 0)
+    except (OSError, ValueError, TypeError, yaml.YAMLError):
+        size = 0
+    if size > 0:
+        return size
+    for npz in sorted(run_path.glob("checkpoints/checkpoint-*/selection.npz")):
+        try:
+            return int(len(np.load(npz)["seen"]))
+        except (OSError, KeyError, ValueError):
+            continue
+    return None
+
+
+def read_selection_run(run: int, path: str) -> tuple[SelectionRun, list[str]]:
+    """A run directory's metrics.jsonl and selection.jsonl as a :class:`SelectionRun`; the list names the parts the
+    files lack ("mixed", "belief", "coverage", "beliefs", "outcomes")."""
+    from insight_cli.runs import RunDir
+
+    run_dir = RunDir(path)
+    metrics = sorted(run_dir.read("metrics.jsonl"), key=lambda r: r.get("step", 0))
+    lacks: list[str] = []
+
+    def column(key: str) -> np.ndarray:
+        return np.array([_float(r.get(key)) for r in metrics], dtype=np.float64)
+
+    steps = column("step")
+    mixed = column("frac_mixed_groups")
+    if np.isnan(mixed).all():  # runs older than the mixed share: one minus the zero-variance share
+        mixed = 1.0 - column("frac_zero_std_groups")
+    belief = column("chosen_belief_mean")
+    prompts = _pool_prompts(Path(path))
+    coverage = column("distinct_prompts_seen") / prompts if prompts else np.full(len(steps), np.nan)
+    for name, values in (("mixed", mixed), ("belief", belief), ("coverage", coverage)):
+        if len(values) == 0 or np.isnan(values).all():
+            lacks.append(name)
+    selections = run_dir.read("selection.jsonl")
+    with_beliefs = [r for r in selections if r.get("beliefs")]
+    quantiles = np.array([np.percentile(r["beliefs"], BELIEF_QUANTILES) for r in with_beliefs]).reshape(-1, 3)
+    if not with_beliefs:
+        lacks.append("beliefs")
+    with_outcomes = [r for r in selections if r.get("successes") is not None and r.get("trials")]
+    times = successes = trials = None
+    if with_outcomes and prompts:
+        ids = np.concatenate([np.asarray(r["prompt_ids"], dtype=np.int64) for r in with_outcomes])
+        wins = np.concatenate([np.asarray(r["successes"], dtype=np.float64) for r in with_outcomes])
+        tries = np.concatenate([np.full(len(r["prompt_ids"]), float(r["trials"])) for r in with_outcomes])
+        size = max(prompts, int(ids.max()) + 1)
+        times = np.bincount(ids, minlength=size)
+        successes, trials = np.bincount(ids, wins, size), np.bincount(ids, tries, size)
+    else:
+        lacks.append("outcomes")
+    data = SelectionRun(
+        run,
+        steps,
+        mixed,
+        belief,
+        coverage,
+        np.array([float(r["step"]) for r in with_beliefs]),
+        quantiles,
+        times,
+        successes,
+        trials,
+    )
+    return data, lacks
+
+
+def _float(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else np.nan
+
+
+def _smooth(values: np.ndarray, window: int = SELECTION_SMOOTH) -> np.ndarray:
+    """Trailing moving average over ``window`` points (NaNs ignored; fewer points at the start)."""
+    series = pd.Series(values, dtype=float)
+    return series.rolling(window, min_periods=1).mean().to_numpy()
+
+
+def _seed_matrix(runs: list[SelectionRun], steps_of, values_of) -> tuple[np.ndarray, np.ndarray]:
+    """Steps × seeds of one smoothed per-step series (NaN where a seed lacks the step)."""
+    columns = {
+        i: pd.Series(_smooth(values_of(r)), index=steps_of(r)).groupby(level=0).last() for i, r in enumerate(runs)
+    }
+    frame = pd.DataFrame(columns).sort_index()
+    return frame.index.to_numpy(dtype=float), frame.to_numpy(dtype=float)
+
+
+LACK_TEXT = {
+    "mixed": "no frac_mixed_groups or frac_zero_std_groups in metrics.jsonl",
+    "belief": "no chosen_belief_mean in metrics.jsonl (Random and DPS keep no Beta belief)",
+    "coverage": "no distinct_prompts_seen in metrics.jsonl, or no pool size (task.train_size)",
+    "beliefs": "no per-prompt beliefs in selection.jsonl (recorded since the tracking change; selectors without Beta "
+    "beliefs never have them)",
+    "outcomes": "no per-prompt outcomes (successes, trials) in selection.jsonl (recorded since the tracking change)",
+}
+
+
+def plot_selection(coll: Collection, out_dir: Path, dpi: int | None = None) -> tuple[list[Path], list[str]]:
+    """What each selector does to the batches (one figure; returns its files and the warnings about what is missing).
+
+    Top row, per arm against the training step, mean over seeds with a 95% bootstrap band (each run smoothed by an
+    8-step trailing average): (a) share of mixed-outcome groups (the groups that carry a GRPO gradient), (b) mean
+    believed success of the chosen prompts, (c) share of the training pool chosen at least once. Bottom row:
+    (d) the 10th-50th-90th percentiles of the chosen prompts' believed success (seed means), (e, f) for one run of the
+    method and one of Random: how many prompts were chosen how often against their measured success rate over the
+    run. Parts the run files lack are left out and named once in the warnings.
+    """
+    plt = _pyplot()
+    from matplotlib.colors import LinearSegmentedColormap
+
+    runs = coll.runs
+    loaded: dict[int, SelectionRun] = {}
+    lacking: dict[str, list[int]] = {}
+    for row in runs.itertuples():
+        data, lacks = read_selection_run(int(row.run), str(row.path))
+        loaded[int(row.run)] = data
+        if not len(data.steps):  # nothing logged yet: collect already warns about it
+            continue
+        for part in lacks:
+            lacking.setdefault(part, []).append(int(row.run))
+    arms = arm_rows(runs)
+    styles = _styles([a for a, _ in arms])
+    rng = np.random.default_rng(0)
+    fig = plt.figure(figsize=(WIDTH_IN, 5.2))
+    grid = fig.add_gridspec(2, 3, hspace=0.62, wspace=0.62)
+    top = [fig.add_subplot(grid[0, i]) for i in range(3)]
+    ax_q = fig.add_subplot(grid[1, 0])
+    heat_axes = [fig.add_subplot(grid[1, 1]), fig.add_subplot(grid[1, 2])]
+    several_blocks = len(_blocks(runs)) > 1
+    panels = (
+        ("(a) mixed-outcome groups", lambda r: r.mixed, "share of the step's groups"),
+        ("(b) belief in the chosen", lambda r: r.belief_mean, "mean believed success φ̄"),
+        ("(c) pool coverage", lambda r: r.coverage, "share of pool chosen so far"),
+    )
+    for arm, ids in arms:
+        members = [loaded[int(i)] for i in ids]
+        style = styles[arm["arm"]]
+        label = f"{arm['model']} · {arm['arm']}" if several_blocks else str(arm["arm"])
+        label += f" · n={len(members)}"
+        for ax, (_, values_of, _) in zip(top, panels, strict=True):
+            usable = [r for r in members if len(r.steps) and not np.isnan(values_of(r)).all()]
+            if not usable:
+                continue
+            steps, matrix = _seed_matrix(usable, lambda r: r.steps, values_of)
+            mean, lo, hi = _mean_band(matrix, rng)
+            ax.plot(steps, mean, label=label, color=style["color"], linestyle=style["linestyle"])
+            ax.fill_between(steps, lo, hi, color=style["color"], alpha=0.15, linewidth=0)
+        usable = [r for r in members if len(r.belief_steps)]
+        if usable:
+            qs = []
+            for k in range(3):
+                steps, matrix = _seed_matrix(usable, lambda r: r.belief_steps, lambda r, k=k: r.belief_quantiles[:, k])
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    qs.append(np.nanmean(matrix, axis=1))
+            ax_q.plot(steps, qs[1], color=style["color"], linestyle=style["linestyle"], label=label)
+            ax_q.fill_between(steps, qs[0], qs[2], color=style["color"], alpha=0.15, linewidth=0)
+    for ax, (title, _, ylabel) in zip(top, panels, strict=True):
+        ax.set_title(title, loc="left")
+        ax.set_ylabel(ylabel)
+        ax.set_xlabel("training step")
+        ax.set_ylim(-0.02, 1.02)
+    ax_q.set_title("(d) spread of the belief", loc="left")
+    ax_q.set_ylabel("φ̄ of chosen: median, 10–90%")
+    ax_q.set_xlabel("training step")
+    ax_q.set_ylim(-0.02, 1.02)
+    for ax in (*top, ax_q):
+        if not ax.lines:
+            ax.text(0.5, 0.5, "not recorded\nin these runs", transform=ax.transAxes, ha="center", va="center")
+    handles, labels = top[0].get_legend_handles_labels()
+    for ax in (top[1], top[2], ax_q):  # arms missing from panel (a) but drawn elsewhere
+        for handle, text in zip(*ax.get_legend_handles_labels(), strict=True):
+            if text not in labels:
+                handles.append(handle)
+                labels.append(text)
+    if handles:
+        fig.legend(
+            handles, labels, loc="upper center", ncol=min(len(labels), 4), frameon=False, bbox_to_anchor=(0.5, 1.0)
+        )
+
+    # --- heat maps: one run of the method (the last selector in table order) and one of Random
+    shown = _heatmap_runs(runs, loaded)
+    for ax, (row, data) in zip(heat_axes, shown, strict=False):
+        selector = str(row["selector"])
+        cmap = LinearSegmentedColormap.from_list(selector, ["#FFFFFF", colour(selector)])
+        chosen = data.times_chosen > 0
+        rate = data.successes[chosen] / np.maximum(data.trials[chosen], 1)
+        times = data.times_chosen[chosen]
+        y_edges = np.unique(np.round(np.linspace(1, times.max() + 1, 11))).astype(float)
+        counts, _, _ = np.histogram2d(rate, times, bins=[np.linspace(0, 1, HEATMAP_SUCCESS_BINS + 1), y_edges])
+        mesh = ax.pcolormesh(
+            np.linspace(0, 1, HEATMAP_SUCCESS_BINS + 1),
+            y_edges,
+            counts.T,
+            cmap=cmap,
+            edgecolors="#DDDDDD",
+            linewidth=0.2,
+        )
+        bar = fig.colorbar(mesh, ax=ax, pad=0.02, fraction=0.08)
+        bar.set_label("prompts", fontsize=7)
+        bar.ax.tick_params(labelsize=6.5)
+        never = int((~chosen).sum())
+        ax.set_title(f"({'ef'[heat_axes.index(ax)]}) {selector} seed {row['seed']} · {row['run_id'][:6]}", loc="left")
+        ax.set_xlabel("measured success rate")
+        ax.set_ylabel(f"times chosen ({never} never)")
+    for ax in heat_axes[len(shown) :]:
+        ax.set_axis_off()
+        if not shown and ax is heat_axes[0]:
+            ax.text(
+                0.5,
+                0.5,
+                "(e) times chosen vs measured success:\nno per-prompt outcomes recorded in these runs",
+                transform=ax.transAxes,
+                ha="center",
+                va="center",
+            )
+    fig.subplots_adjust(top=0.86)
+    problems = []
+    for part, ids in lacking.items():
+        if part in ("belief", "beliefs"):  # selectors without Beta beliefs never have them: not a gap in the files
+            ids = [i for i in ids if _keeps_beliefs(str(runs.loc[runs["run"] == i, "selector"].iloc[0]))]
+        if ids:
+            problems.append(
+                f"selection figure: {len(ids)} of {len(runs)} runs have {LACK_TEXT[part]}: "
+                f"{run_names(runs[runs['run'].isin(ids)])}; that part leaves them out"
+            )
+    return _save(fig, out_dir, "selection", dpi), problems
+
+
+def _keeps_beliefs(selector: str) -> bool:
+    """Whether a selector keeps a Beta belief per prompt (so its runs record believed success)."""
+    from insight_cli.selectors import SELECTORS, BetaSelector
+
+    return selector in SELECTORS and issubclass(SELECTORS[selector], BetaSelector)
+
+
+def _heatmap_runs(runs: pd.DataFrame, loaded: dict[int, SelectionRun]) -> list[tuple[pd.Series, SelectionRun]]:
+    """Up to two runs with recorded outcomes: the lowest seed of the last selector in table order, then of Random."""
+    from insight_cli.report.collect import SELECTOR_ORDER
+
+    have = runs[[loaded[int(r)].times_chosen is not None for r in runs["run"]]]
+    if have.empty:
+        return []
+    rank = {name: i for i, name in enumerate(SELECTOR_ORDER)}
+    ordered = have.assign(rank=[rank.get(s, len(rank)) for s in have["selector"]]).sort_values(["rank", "seed"])
+    picks = [ordered[ordered["rank"] == ordered["rank"].max()].iloc[0]]
+    random = ordered[ordered["selector"] == "random"]
+    if len(random) and picks[0]["selector"] != "random":
+        picks.append(random.iloc[0])
+    return [(row, loaded[int(row["run"])]) for row in picks]
