@@ -21,7 +21,7 @@ SMALL_FILES = {"config.yaml", "meta.json", "status.json", "eval.jsonl", "metrics
 
 
 def reference_runs() -> list[Path]:
-    return sorted(p for p in REFERENCE.glob("*/*") if p.is_dir() and not p.name.startswith("."))
+    return sorted(p.parent for p in REFERENCE.glob("*/*/config.yaml"))
 
 
 pytestmark = pytest.mark.skipif(not reference_runs(), reason="no committed runs under results/reference yet")
