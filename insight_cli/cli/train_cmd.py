@@ -13,7 +13,7 @@ CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True}
 EPILOG = """\
 Examples:
 
-  insight train                                        # CPU miniature: tiny model, WMI, Countdown (~14 min)
+  insight train                                        # CPU miniature: tiny model, WMI, Countdown (~12 min)
 
   insight train --selector wmi trainer=smoke           # 3 small steps: checks the whole path in ~1 min
 

@@ -23,10 +23,11 @@ class Preset:
 
 
 # Host resources per model size (GPU counts live in conf/model/*.yaml as model.gpus). Seconds per step are for the
-# paper's step (M = 256 prompts × K = 8 rollouts, vLLM colocated) on H100-class GPUs; the miniature's is measured
-# on 2 CPU cores. They only feed the GPU-hour estimate of --dry-run.
+# paper's step (M = 256 prompts × K = 8 rollouts, vLLM colocated) on H100-class GPUs (estimates: no GPU was lent to
+# measure them); the miniature's is measured: 657–728 s per 160-step run with its 9 evaluations on one core (the
+# reproduction campaign, two runs sharing 2 cores). They only feed the estimate of --dry-run.
 PRESETS: dict[str, Preset] = {
-    "tiny-cpu": Preset(cpus_per_task=1, mem_gb=4, seconds_per_step=2.0),
+    "tiny-cpu": Preset(cpus_per_task=1, mem_gb=4, seconds_per_step=4.3),
     "qwen3-0.6b": Preset(cpus_per_task=8, mem_gb=64, seconds_per_step=45.0),
     "qwen3-1.7b": Preset(cpus_per_task=8, mem_gb=96, seconds_per_step=75.0),
     "qwen3-4b": Preset(cpus_per_task=32, mem_gb=256, seconds_per_step=120.0),
