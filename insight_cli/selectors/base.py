@@ -59,7 +59,7 @@ def check_range(cfg: Mapping[str, Any], key: str, low: float, high: float, *, lo
     except (TypeError, ValueError):
         raise SelectorConfigError(f"selector.{key}={cfg[key]!r} is not a number") from None
     bad = value <= low if low_open else value < low
-    if bad or value > high or np.isnan(value):
+    if bad or value > high or not np.isfinite(value):
         left = "(" if low_open else "["
         raise SelectorConfigError(
             f"selector.{key}={value} is out of range for selector '{cfg.get('name')}': expected a value in "
@@ -112,6 +112,30 @@ def top_m(scores: np.ndarray, candidates: np.ndarray, m: int, *, largest: bool) 
 def as_ids(ids: np.ndarray) -> np.ndarray:
     """Dataset indices as a 1-D int64 array."""
     return np.asarray(ids, dtype=np.int64).reshape(-1)
+
+
+def check_outcomes(
+    prompt_ids: np.ndarray, successes: np.ndarray, trials: np.ndarray, num_prompts: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(ids, successes, trials)`` as arrays, or a ValueError naming what is wrong: one count pair per id, each id
+    a dataset index in [0, num_prompts), and 0 ≤ successes ≤ trials (finite). A bad count would otherwise drive a
+    belief below zero (β ← β + trials − successes) or wrap a negative id onto another prompt."""
+    ids = as_ids(prompt_ids)
+    s = np.asarray(successes, dtype=np.float64).reshape(-1)
+    k = np.asarray(trials, dtype=np.float64).reshape(-1)
+    if not len(ids) == len(s) == len(k):
+        raise ValueError(f"update needs one (successes, trials) per prompt id: got {len(ids)} ids, {len(s)}, {len(k)}")
+    if len(ids) and (ids.min() < 0 or ids.max() >= num_prompts):
+        outside = ids[(ids < 0) | (ids >= num_prompts)][:3]
+        raise ValueError(f"update got prompt ids outside [0, {num_prompts}): {outside.tolist()}")
+    bad = ~np.isfinite(s) | ~np.isfinite(k) | (s < 0) | (s > k)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"update needs 0 ≤ successes ≤ trials for every prompt: prompt {ids[i]} has successes={s[i]:g}, "
+            f"trials={k[i]:g} (count correct rollouts out of the rollouts generated)"
+        )
+    return ids, s, k
 
 
 # ---------------------------------------------------------------- the protocol
@@ -194,9 +218,7 @@ class BetaSelector(Selector):
         self.beta = weight * failures + self.beta0
 
     def update(self, prompt_ids: np.ndarray, successes: np.ndarray, trials: np.ndarray) -> None:
-        ids = as_ids(prompt_ids)
-        s = np.asarray(successes, dtype=np.float64)
-        k = np.asarray(trials, dtype=np.float64)
+        ids, s, k = check_outcomes(prompt_ids, successes, trials, self.num_prompts)
         lam = self.lam
         # A prompt appears at most once per generation batch, so fancy-index assignment is the exact rule
         # (np.add.at would be needed only for duplicates).

@@ -39,7 +39,14 @@ from typing import Any
 
 import numpy as np
 
-from insight_cli.selectors.base import Selector, SelectorConfigError, StateDict, as_ids, check_range
+from insight_cli.selectors.base import (
+    Selector,
+    SelectorConfigError,
+    StateDict,
+    as_ids,
+    check_outcomes,
+    check_range,
+)
 
 UNSOLVED, PARTIAL, SOLVED = 0, 1, 2
 NUM_STATES = 3
@@ -187,7 +194,7 @@ class DPSSelector(Selector):
 
     # ---------------------------------------------------------------- learning
     def update(self, prompt_ids: np.ndarray, successes: np.ndarray, trials: np.ndarray) -> None:
-        ids = as_ids(prompt_ids)
+        ids, successes, trials = check_outcomes(prompt_ids, successes, trials, self.num_prompts)
         obs = outcome_state(successes, trials).astype(np.int64)
         alpha, before, _ = self.beliefs(ids)
         rows = np.arange(len(ids))
