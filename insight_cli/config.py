@@ -65,12 +65,12 @@ def _one_line(exc: BaseException) -> str:
 def _explain(exc: BaseException, overrides: Sequence[str]) -> str:
     """Turn Hydra/OmegaConf composition errors into one line that names the fix."""
     text = _one_line(exc)
-    missing = re.search(r"Could not find '([^']+)/([^']+)'", text) or re.search(
-        r"In '[^']*': Could not find '([^']+)/([^']+)'", text
-    )
+    missing = re.search(r"Could not find '([^']+)/([^']*)'", text)
     if missing:
         group, option = missing.group(1).strip("/"), missing.group(2)
         options = ", ".join(group_options(group)) if (conf_dir() / group).is_dir() else "none"
+        if not option:
+            return f"no {group} given (an empty value): choose one of {options}"
         return f"unknown {group} '{option}': choose one of {options}"
     key = re.search(r"Could not override '([^']+)'", text) or re.search(r"Key '([^']+)' is not in struct", text)
     if key:
@@ -115,20 +115,14 @@ def compose(overrides: Iterable[str] = (), *, validate_config: bool = True) -> D
 
 
 def validate(cfg: DictConfig) -> None:
-    """Range checks that Hydra cannot express; each failure is one ConfigError line naming the key."""
+    """The one check of a composed config, before anything is written or loaded; each failure is one ConfigError line.
+
+    First the schema (insight_cli/schema.py: every field's type and range, and the cross-field limits), then the
+    selector's own checks, then the GPU-path contradictions (train/preflight.py)."""
+    from insight_cli import schema
     from insight_cli.selectors import SelectorConfigError, build_selector
 
-    trainer = cfg.trainer
-    if int(trainer.prompts_per_step) < 1:
-        raise ConfigError(f"trainer.prompts_per_step (M) = {trainer.prompts_per_step} must be ≥ 1")
-    if int(trainer.num_generations) < 2:
-        raise ConfigError(
-            f"trainer.num_generations (K) = {trainer.num_generations} must be ≥ 2: GRPO normalises within a group"
-        )
-    if int(trainer.steps) < 1:
-        raise ConfigError(f"trainer.steps = {trainer.steps} must be ≥ 1")
-    if float(cfg.pool.factor) < 1:
-        raise ConfigError(f"pool.factor = {cfg.pool.factor} must be ≥ 1 (1 = plain uniform sampling); set pool=<n>")
+    schema.check(OmegaConf.to_container(cfg, resolve=True))
     try:
         # Building the selector on a one-prompt dataset runs its own range checks (μ, η, λ, ...).
         build_selector(1, cfg.selector, seed=0)

@@ -41,6 +41,66 @@ def test_every_config_field_has_a_comment() -> None:
             )
 
 
+def _fields(path):
+    """(keys, the comment block above) of every field of a YAML option file."""
+    lines, stack = path.read_text().splitlines(), []
+    for number, line in enumerate(lines):
+        stripped = line.strip()
+        if not stripped or stripped.startswith(("#", "- ")) or ":" not in stripped:
+            continue
+        indent = len(line) - len(line.lstrip())
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        stack.append((indent, stripped.split(":")[0]))
+        block, above = [], number - 1
+        while above >= 0 and lines[above].strip().startswith("#"):
+            block.insert(0, lines[above].strip().lstrip("# "))
+            above -= 1
+        yield tuple(k for _, k in stack), " ".join(block)
+
+
+def test_every_limit_is_stated_in_the_comment_above_its_field() -> None:
+    """House rule: a field's comment states its valid range. The schema (insight_cli/schema.py) is the truth; the
+    comment must name its bounds as the errors write them (``≥ 1``, ``[0, 1]``, ``(0, 1]``), every allowed choice,
+    and ``null`` where null is allowed."""
+    from omegaconf import OmegaConf
+
+    from insight_cli.schema import limits, locate
+
+    files = [(None, conf_dir() / "config.yaml")]
+    files += [(g, p) for g in GROUPS if g not in ("experiment", "tracking") for p in (conf_dir() / g).glob("*.yaml")]
+    missing, checked = [], 0
+    for group, path in files:
+        name = OmegaConf.load(path).get("name") if group else None
+        for keys, comment in _fields(path):
+            if keys[0] == "defaults" or keys[-1] == "name":
+                continue
+            tag = (name,) if group in ("selector", "task", "launcher") else ()
+            key, field = locate((group, *tag, *keys) if group else keys)
+            if field is None:  # a set's own entry in task.sets (its fields are checked one by one)
+                continue
+            checked += 1
+            lost = [word for word in limits(field) if word not in comment]
+            if lost:
+                missing.append(f"{path.relative_to(conf_dir())}: {'.'.join(keys)} does not state {lost}")
+    assert checked > 200
+    assert not missing, "\n".join(missing)
+
+
+def test_choices_match_the_installed_libraries() -> None:
+    """The schema's lists of learning-rate schedules and GRPO losses are ones transformers and TRL accept."""
+    import dataclasses
+
+    from transformers.trainer_utils import SchedulerType
+    from trl import GRPOConfig
+
+    from insight_cli.schema import LOSS_TYPES, LR_SCHEDULERS
+
+    assert set(LR_SCHEDULERS) <= {s.value for s in SchedulerType}
+    help_text = next(f for f in dataclasses.fields(GRPOConfig) if f.name == "loss_type").metadata["help"]
+    assert all(f"'{loss}'" in help_text for loss in LOSS_TYPES), help_text
+
+
 def test_qwen_presets_are_gpu_bf16_with_vllm() -> None:
     for option in ("qwen3-0.6b", "qwen3-1.7b", "qwen3-4b", "qwen3-8b"):
         cfg = compose([f"model={option}"])
@@ -69,6 +129,12 @@ def test_aliases_map_paper_symbols() -> None:
         (["trainer.no_such_key=1"], "unknown config key 'trainer.no_such_key'"),
         (["selector.mu=1.5"], "selector.mu=1.5 is out of range"),
         (["mu=-0.1"], "selector.mu=-0.1 is out of range"),
+        (["M=abc"], "trainer.prompts_per_step='abc' is not an integer: set trainer.prompts_per_step (M) to an"),
+        (["pool=inf"], "pool.factor=inf is not finite: set pool.factor (pool) to a number ≥ 1"),
+        (["trainer.learning_rate=0"], "set trainer.learning_rate to a number in (0, 1]"),
+        (["model.generation_cache=paged"], "set model.generation_cache to one of static, dynamic"),
+        (["trainer.eval.num_problems=0"], "set trainer.eval.num_problems to null or an integer ≥ 1"),
+        (["+pool.nope=1"], "unknown config key 'pool.nope'"),
         (["selector=random", "mu=0.3"], "does not apply to the chosen selector"),
     ],
 )

@@ -345,7 +345,11 @@ class Composer:
         return None if isinstance(value, dict | list) else (override.key_or_group, value)
 
     def _validate(self, plain: dict) -> None:
-        """config.validate on each distinct config (up to the seed, which no range check reads)."""
+        """The schema (types and ranges, cheap) on every run; the rest of config.validate once per distinct config
+        up to the seed, which only the schema reads."""
+        from insight_cli import schema
+
+        schema.check(plain)
         key = json.dumps({k: v for k, v in plain.items() if k != "seed"}, sort_keys=True, default=str)
         if key in self._validated:
             return
