@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import typer
 
@@ -12,8 +13,19 @@ EXIT_BAD_INPUT = 2
 
 
 def group_overrides(**flags: str | None) -> list[str]:
-    """``--model qwen3-4b`` → ``model=qwen3-4b``; flags left unset add nothing."""
-    return [f"{group}={value}" for group, value in flags.items() if value]
+    """``--model qwen3-4b`` → ``model=qwen3-4b``; flags left unset add nothing (an empty one, ``--selector ""``, is
+    passed on, so composing rejects it instead of silently using the default)."""
+    return [f"{group}={value}" for group, value in flags.items() if value is not None]
+
+
+def results_folder(results_dir: Path | None) -> Path:
+    """``--results-dir`` (default: paths.results_dir): a folder, or a path not created yet; a file is an error."""
+    from insight_cli.cli.status_cmd import default_results_dir
+
+    root = results_dir or default_results_dir()
+    if root.exists() and not root.is_dir():
+        raise fail(f"--results-dir {str(root)!r} is a file, not a folder: give the folder that holds the sweeps")
+    return root
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from insight_cli.cli.common import fail
+from insight_cli.cli.common import fail, results_folder
 
 EPILOG = """\
 Examples:
@@ -42,10 +42,9 @@ def logs(
     results_dir: Path = typer.Option(None, "--results-dir", help="Default: paths.results_dir ($INSIGHT_RESULTS_DIR)."),
 ) -> None:
     """Print the stdout/stderr of the run's latest attempt (submitit log of the local or Slurm job)."""
-    from insight_cli.cli.status_cmd import default_results_dir
     from insight_cli.runs import RunDir
 
-    run_dir = RunDir(find_run(results_dir or default_results_dir(), run_id))
+    run_dir = RunDir(find_run(results_folder(results_dir), run_id))
     attempts = run_dir.read_meta().get("attempts", [])
     if not attempts:
         raise fail(f"run {run_dir.path.name} has not started yet: check `insight status {run_dir.path.parent.name}`")

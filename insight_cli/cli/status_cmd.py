@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from insight_cli.cli.common import fail
+from insight_cli.cli.common import fail, results_folder
 
 EPILOG = """\
 Examples:
@@ -36,7 +36,7 @@ def status(
     """Show a sweep's runs: state (from status.json, the ledger and the scheduler), step, pass@1, job, attempts."""
     from insight_cli.launch.sweep import print_sweeps_overview, status_rows
 
-    root = results_dir or default_results_dir()
+    root = results_folder(results_dir)
     if sweep is None:
         print_sweeps_overview(root)
         return

@@ -57,18 +57,25 @@ def prepare_run_dir(cfg: DictConfig, overrides: Sequence[str], command: Sequence
     return run_dir
 
 
-def check_writable(results_dir: str | os.PathLike) -> None:
-    """Raise a one-line ConfigError unless results_dir is (or can be created as) a writable folder; writes nothing."""
-    path = Path(results_dir).expanduser().absolute()
+def check_writable(folder: str | os.PathLike, key: str = "paths.results_dir") -> None:
+    """Raise a one-line ConfigError unless ``folder`` (the value of ``key``) is, or can be created as, a writable
+    folder; writes nothing."""
+    path = Path(folder).expanduser().absolute()
     probe = path
     while not probe.exists():
         probe = probe.parent
     if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
         reason = "not a folder" if not probe.is_dir() else "permission denied"
+        what = {"paths.results_dir": "results directory", "paths.cache_dir": "model cache"}.get(key, key)
         raise ConfigError(
-            f"cannot write to results directory {str(results_dir)!r} ({reason} at {probe}): "
-            "choose a writable one with paths.results_dir=DIR"
+            f"cannot write to {what} {str(folder)!r} ({reason} at {probe}): choose a writable one with {key}=DIR"
         )
+
+
+def check_folders(cfg: Any) -> None:
+    """The folders a run writes (results and model cache) are writable; writes nothing."""
+    check_writable(cfg["paths"]["results_dir"])
+    check_writable(cfg["paths"]["cache_dir"], "paths.cache_dir")
 
 
 # ---------------------------------------------------------------------------------------------- launchers
@@ -258,7 +265,7 @@ def launch_run(
     if state == "done":
         print(f"run {target.path.name} is already done ({target.path}); delete that folder to train it again")
         return target
-    check_writable(cfg.paths.results_dir)
+    check_folders(cfg)
     if cfg.launcher.name == "slurm":
         sbatch_test(cfg, folder, 1)
     run_dir = prepare_run_dir(cfg, overrides, command)

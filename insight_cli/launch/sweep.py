@@ -157,7 +157,7 @@ def run_sweep(
     spec: SweepSpec, command: Sequence[str], dry_run: bool = False, rerun_failed: bool = False
 ) -> SweepResult:
     """Plan, classify and (unless dry_run) submit the missing runs; returns at once (jobs run on their own)."""
-    from insight_cli.launch.executor import check_launcher, check_writable, sbatch_test
+    from insight_cli.launch.executor import check_folders, check_launcher, sbatch_test
 
     name, runs = plan(spec)
     first = runs[0].config
@@ -169,7 +169,8 @@ def run_sweep(
     result = SweepResult(name, sweep_dir, spec.axes, runs, states, [i for i, s in enumerate(states) if s == wanted])
     if dry_run or not result.to_submit:
         return result
-    check_writable(first["paths"]["results_dir"])
+    for config in {json.dumps(r.config["paths"], sort_keys=True): r.config for r in runs}.values():
+        check_folders(config)
     if first["launcher"]["name"] == "slurm":
         for config, indices in launch_groups(runs, result.to_submit):
             sbatch_test(config, sweep_dir / ".submitit", len(indices))
