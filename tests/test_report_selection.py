@@ -133,3 +133,20 @@ def test_cli_plot_selection_and_all(sim_runs, tmp_path):
     assert result.exit_code == 0, result.output
     assert "warning: selection figure" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["selection.pdf", "selection.png"]
+
+
+def test_runs_without_per_prompt_records_get_the_top_row_only(sim_runs, tmp_path):
+    """Only the old-format run: no beliefs or outcomes anywhere, so the figure is the top row alone (half height)."""
+    import matplotlib.image
+
+    root, _ = sim_runs
+    both = make_report(root, table="none", plot="selection", out=tmp_path / "all", stdout=open("/dev/null", "w"))
+    old = make_report(
+        root, filters=["seed=2"], table="none", plot="selection", out=tmp_path / "old", stdout=open("/dev/null", "w")
+    )
+    assert len(old.collection.runs) == 1
+    full_height = matplotlib.image.imread(tmp_path / "all" / "selection.png").shape[0]
+    top_row_height = matplotlib.image.imread(tmp_path / "old" / "selection.png").shape[0]
+    assert top_row_height < 0.7 * full_height
+    assert len([w for w in old.warnings if w.startswith("selection figure")]) == 2
+    assert len(both.files) == 2

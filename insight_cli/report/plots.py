@@ -498,8 +498,6 @@ def plot_selection(coll: Collection, out_dir: Path, dpi: int | None = None) -> t
     run. Parts the run files lack are left out and named once in the warnings.
     """
     plt = _pyplot()
-    from matplotlib.colors import LinearSegmentedColormap
-
     runs = coll.runs
     loaded: dict[int, SelectionRun] = {}
     lacking: dict[str, list[int]] = {}
@@ -513,11 +511,14 @@ def plot_selection(coll: Collection, out_dir: Path, dpi: int | None = None) -> t
     arms = arm_rows(runs)
     styles = _styles([a for a, _ in arms])
     rng = np.random.default_rng(0)
-    fig = plt.figure(figsize=(WIDTH_IN, 5.2))
-    grid = fig.add_gridspec(2, 3, hspace=0.62, wspace=0.62)
+    shown = _heatmap_runs(runs, loaded)
+    # the bottom row only when some run recorded per-prompt beliefs or outcomes (runs before the tracking change not)
+    bottom = bool(shown) or any(len(d.belief_steps) for d in loaded.values())
+    fig = plt.figure(figsize=(WIDTH_IN, 5.2 if bottom else 2.7))
+    grid = fig.add_gridspec(2 if bottom else 1, 3, hspace=0.62, wspace=0.62)
     top = [fig.add_subplot(grid[0, i]) for i in range(3)]
-    ax_q = fig.add_subplot(grid[1, 0])
-    heat_axes = [fig.add_subplot(grid[1, 1]), fig.add_subplot(grid[1, 2])]
+    ax_q = fig.add_subplot(grid[1, 0]) if bottom else None
+    heat_axes = [fig.add_subplot(grid[1, 1]), fig.add_subplot(grid[1, 2])] if bottom else []
     several_blocks = len(_blocks(runs)) > 1
     panels = (
         ("(a) mixed-outcome groups", lambda r: r.mixed, "share of the step's groups"),
@@ -537,30 +538,31 @@ def plot_selection(coll: Collection, out_dir: Path, dpi: int | None = None) -> t
             mean, lo, hi = _mean_band(matrix, rng)
             ax.plot(steps, mean, label=label, color=style["color"], linestyle=style["linestyle"])
             ax.fill_between(steps, lo, hi, color=style["color"], alpha=0.15, linewidth=0)
-        usable = [r for r in members if len(r.belief_steps)]
-        if usable:
-            qs = []
-            for k in range(3):
-                steps, matrix = _seed_matrix(usable, lambda r: r.belief_steps, lambda r, k=k: r.belief_quantiles[:, k])
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", RuntimeWarning)
-                    qs.append(np.nanmean(matrix, axis=1))
-            ax_q.plot(steps, qs[1], color=style["color"], linestyle=style["linestyle"], label=label)
-            ax_q.fill_between(steps, qs[0], qs[2], color=style["color"], alpha=0.15, linewidth=0)
+        if ax_q is not None:
+            _belief_spread(ax_q, [r for r in members if len(r.belief_steps)], style, label)
     for ax, (title, _, ylabel) in zip(top, panels, strict=True):
         ax.set_title(title, loc="left")
         ax.set_ylabel(ylabel)
         ax.set_xlabel("training step")
         ax.set_ylim(-0.02, 1.02)
-    ax_q.set_title("(d) spread of the belief", loc="left")
-    ax_q.set_ylabel("φ̄ of chosen: median, 10–90%")
-    ax_q.set_xlabel("training step")
-    ax_q.set_ylim(-0.02, 1.02)
-    for ax in (*top, ax_q):
+    if ax_q is not None:
+        ax_q.set_title("(d) spread of the belief", loc="left")
+        ax_q.set_ylabel("φ̄ of chosen: median, 10–90%")
+        ax_q.set_xlabel("training step")
+        ax_q.set_ylim(-0.02, 1.02)
+    drawn = [*top, *([ax_q] if ax_q is not None else [])]
+    beliefless = not any(_keeps_beliefs(str(name)) for name in runs["selector"])
+    for ax in drawn:
         if not ax.lines:
-            ax.text(0.5, 0.5, "not recorded\nin these runs", transform=ax.transAxes, ha="center", va="center")
-    handles, labels = top[0].get_legend_handles_labels()
-    for ax in (top[1], top[2], ax_q):  # arms missing from panel (a) but drawn elsewhere
+            about_beliefs = ax is top[1] or ax is ax_q
+            text = (
+                "these selectors keep\nno Beta belief"
+                if about_beliefs and beliefless
+                else "not recorded\nin these runs"
+            )
+            ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center")
+    handles, labels = [], []
+    for ax in drawn:  # every arm once, whichever panel it appears in
         for handle, text in zip(*ax.get_legend_handles_labels(), strict=True):
             if text not in labels:
                 handles.append(handle)
@@ -569,32 +571,8 @@ def plot_selection(coll: Collection, out_dir: Path, dpi: int | None = None) -> t
         fig.legend(
             handles, labels, loc="upper center", ncol=min(len(labels), 4), frameon=False, bbox_to_anchor=(0.5, 1.0)
         )
-
-    # --- heat maps: one run of the method (the last selector in table order) and one of Random
-    shown = _heatmap_runs(runs, loaded)
-    for ax, (row, data) in zip(heat_axes, shown, strict=False):
-        selector = str(row["selector"])
-        cmap = LinearSegmentedColormap.from_list(selector, ["#FFFFFF", colour(selector)])
-        chosen = data.times_chosen > 0
-        rate = data.successes[chosen] / np.maximum(data.trials[chosen], 1)
-        times = data.times_chosen[chosen]
-        y_edges = np.unique(np.round(np.linspace(1, times.max() + 1, 11))).astype(float)
-        counts, _, _ = np.histogram2d(rate, times, bins=[np.linspace(0, 1, HEATMAP_SUCCESS_BINS + 1), y_edges])
-        mesh = ax.pcolormesh(
-            np.linspace(0, 1, HEATMAP_SUCCESS_BINS + 1),
-            y_edges,
-            counts.T,
-            cmap=cmap,
-            edgecolors="#DDDDDD",
-            linewidth=0.2,
-        )
-        bar = fig.colorbar(mesh, ax=ax, pad=0.02, fraction=0.08)
-        bar.set_label("prompts", fontsize=7)
-        bar.ax.tick_params(labelsize=6.5)
-        never = int((~chosen).sum())
-        ax.set_title(f"({'ef'[heat_axes.index(ax)]}) {selector} seed {row['seed']} · {row['run_id'][:6]}", loc="left")
-        ax.set_xlabel("measured success rate")
-        ax.set_ylabel(f"times chosen ({never} never)")
+    for letter, ax, (row, data) in zip("ef", heat_axes, shown, strict=False):
+        _choice_heatmap(fig, ax, row, data, letter)
     for ax in heat_axes[len(shown) :]:
         ax.set_axis_off()
         if not shown and ax is heat_axes[0]:
@@ -606,7 +584,7 @@ def plot_selection(coll: Collection, out_dir: Path, dpi: int | None = None) -> t
                 ha="center",
                 va="center",
             )
-    fig.subplots_adjust(top=0.86)
+    fig.subplots_adjust(top=0.86 if bottom else 0.74)
     problems = []
     for part, ids in lacking.items():
         if part in ("belief", "beliefs"):  # selectors without Beta beliefs never have them: not a gap in the files
@@ -617,6 +595,42 @@ def plot_selection(coll: Collection, out_dir: Path, dpi: int | None = None) -> t
                 f"{run_names(runs[runs['run'].isin(ids)])}; that part leaves them out"
             )
     return _save(fig, out_dir, "selection", dpi), problems
+
+
+def _belief_spread(ax, members: list[SelectionRun], style: dict[str, Any], label: str) -> None:
+    """Panel (d): seed means of the chosen prompts' 10th, 50th and 90th percentile of believed success."""
+    if not members:
+        return
+    quantiles = []
+    for k in range(len(BELIEF_QUANTILES)):
+        steps, matrix = _seed_matrix(members, lambda r: r.belief_steps, lambda r, k=k: r.belief_quantiles[:, k])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            quantiles.append(np.nanmean(matrix, axis=1))
+    ax.plot(steps, quantiles[1], color=style["color"], linestyle=style["linestyle"], label=label)
+    ax.fill_between(steps, quantiles[0], quantiles[2], color=style["color"], alpha=0.15, linewidth=0)
+
+
+def _choice_heatmap(fig, ax, row: pd.Series, data: SelectionRun, letter: str) -> None:
+    """Panels (e, f): prompts of one run by measured success rate (x) and times chosen (y), in the selector's
+    colour; the prompts never chosen are counted in the axis label."""
+    from matplotlib.colors import LinearSegmentedColormap
+
+    selector = str(row["selector"])
+    cmap = LinearSegmentedColormap.from_list(selector, ["#FFFFFF", colour(selector)])
+    chosen = data.times_chosen > 0
+    rate = data.successes[chosen] / np.maximum(data.trials[chosen], 1)
+    times = data.times_chosen[chosen]
+    x_edges = np.linspace(0, 1, HEATMAP_SUCCESS_BINS + 1)
+    y_edges = np.unique(np.round(np.linspace(1, times.max() + 1, 11))).astype(float)
+    counts, _, _ = np.histogram2d(rate, times, bins=[x_edges, y_edges])
+    mesh = ax.pcolormesh(x_edges, y_edges, counts.T, cmap=cmap, edgecolors="#DDDDDD", linewidth=0.2)
+    bar = fig.colorbar(mesh, ax=ax, pad=0.02, fraction=0.08)
+    bar.set_label("prompts", fontsize=7)
+    bar.ax.tick_params(labelsize=6.5)
+    ax.set_title(f"({letter}) {selector} seed {row['seed']} · {row['run_id'][:6]}", loc="left")
+    ax.set_xlabel("measured success rate")
+    ax.set_ylabel(f"times chosen ({int((~chosen).sum())} never)")
 
 
 def _keeps_beliefs(selector: str) -> bool:
