@@ -479,10 +479,9 @@ def _seed_matrix(runs: list[SelectionRun], steps_of, values_of) -> tuple[np.ndar
 
 LACK_TEXT = {
     "mixed": "no frac_mixed_groups or frac_zero_std_groups in metrics.jsonl",
-    "belief": "no chosen_belief_mean in metrics.jsonl (Random and DPS keep no Beta belief)",
+    "belief": "no chosen_belief_mean in metrics.jsonl",
     "coverage": "no distinct_prompts_seen in metrics.jsonl, or no pool size (task.train_size)",
-    "beliefs": "no per-prompt beliefs in selection.jsonl (recorded since the tracking change; selectors without Beta "
-    "beliefs never have them)",
+    "beliefs": "no per-prompt beliefs in selection.jsonl (recorded since the tracking change)",
     "outcomes": "no per-prompt outcomes (successes, trials) in selection.jsonl (recorded since the tracking change)",
 }
 
