@@ -46,7 +46,8 @@ def run_arm(selector: str, seed: int, results_dir: str, overrides: list[str], sw
     )
     run_dir = prepare_run_dir(cfg, overrides=overrides, command=["bench/miniature.py"])
     started = time.time()
-    if run_dir.read_status().get("state") != "done":
+    trained = run_dir.read_status().get("state") != "done"
+    if trained:
         run_training(cfg, run_dir)
     finished = time.time()
     records = run_dir.read("eval.jsonl")
@@ -64,6 +65,7 @@ def run_arm(selector: str, seed: int, results_dir: str, overrides: list[str], sw
         "train_s": float(metrics[-1]["wall_s"]) if metrics else 0.0,
         "started": started,
         "finished": finished,
+        "trained": trained,
     }
 
 
@@ -146,8 +148,9 @@ def main() -> None:
         reached = f"{sum(not math.isnan(x) for x in reach)}/{len(reach)}"
         tail = f"{finals.std(ddof=1):>10.4f}{drop:>10.3f}{reached:>9}"
         print(f"{name:<20}" + "".join(f"{fmt(e):>24}" for e in row) + tail)
-    # every run starts from the same warm-started model, so its step-0 evaluations differ only by sampling
-    starts = np.array([r["pass"][0] for name in names for r in runs[name] if r["steps"][0] == 0])
+    # every run starts from the same warm-started model, so its step-0 evaluations differ only by sampling; the
+    # evaluation seed follows the run's seed, so one selector's runs are the distinct samples (the others repeat them)
+    starts = np.array([r["pass"][0] for r in runs[names[0]] if r["steps"][0] == 0])
     if len(starts) > 1:
         print(
             f"sampling error of one pass@1 evaluation: {starts.std(ddof=1):.4f} "
@@ -162,9 +165,13 @@ def main() -> None:
         early = [r["reward"][: max(1, len(r["reward"]) // 10)].mean() for r in runs[name]]
         late = [r["reward"][-max(1, len(r["reward"]) // 10) :].mean() for r in runs[name]]
         line += f", training accuracy first→last 10% of steps {np.mean(early):.3f}→{np.mean(late):.3f}"
-        wall = max(r["finished"] for r in runs[name]) - min(r["started"] for r in runs[name])
         train_min = np.mean([r["train_s"] for r in runs[name]]) / 60
-        print(line + f"; arm wall {wall / 60:.1f} min (training {train_min:.1f} min per run)")
+        if all(r["trained"] for r in runs[name]):
+            wall = max(r["finished"] for r in runs[name]) - min(r["started"] for r in runs[name])
+            line += f"; arm wall {wall / 60:.1f} min"
+        else:
+            line += "; arm wall: runs reused"
+        print(line + f" (training {train_min:.1f} min per run)")
     for name in names:
         finals = np.array([r["pass"][-1] for r in runs[name]])
         sd = finals.std(ddof=1) if len(finals) > 1 else 0.0
