@@ -509,12 +509,17 @@ def expectation(field: FieldInfo) -> str:
     return _words(field.annotation, list(field.metadata))
 
 
-def _words(annotation: Any, metadata: list[Any]) -> str:
-    if get_origin(annotation) is Annotated:
-        base, *extra = get_args(annotation)
+def _unwrap(annotation: Any, metadata: list[Any]) -> tuple[Any, list[Any]]:
+    """``Annotated[T, c1, Field(c2)]`` → (T, metadata + [c1, c2]); any other annotation unchanged."""
+    while get_origin(annotation) is Annotated:
+        annotation, *extra = get_args(annotation)
         for item in extra:
-            metadata += list(item.metadata) if isinstance(item, FieldInfo) else [item]
-        return _words(base, metadata)
+            metadata = metadata + (list(item.metadata) if isinstance(item, FieldInfo) else [item])
+    return annotation, metadata
+
+
+def _words(annotation: Any, metadata: list[Any]) -> str:
+    annotation, metadata = _unwrap(annotation, metadata)
     members = _members(annotation)
     if members:
         words = [_words(m, list(metadata)) for m in members if m is not type(None)]
@@ -556,11 +561,7 @@ def limits(field: FieldInfo) -> list[str]:
 
 
 def _limits(annotation: Any, metadata: list[Any]) -> list[str]:
-    if get_origin(annotation) is Annotated:
-        base, *extra = get_args(annotation)
-        for item in extra:
-            metadata += list(item.metadata) if isinstance(item, FieldInfo) else [item]
-        return _limits(base, metadata)
+    annotation, metadata = _unwrap(annotation, metadata)
     members = _members(annotation)
     if members:
         out = ["null"] if type(None) in members else []
