@@ -121,6 +121,26 @@ def mlflow_run(uri: str, experiment: str):
     return client, runs[0]
 
 
+def wandb_points(history: list[dict]) -> dict[str, list[tuple[int, float]]]:
+    """tag → [(step, value)] from the rows of a W&B offline history."""
+    points: dict[str, list[tuple[int, float]]] = {}
+    for row in history:
+        for key, value in row.items():
+            points.setdefault(key, []).append((row["_step"], value))
+    return points
+
+
+def mlflow_points(client, run, tags) -> dict[str, list[tuple[int, float]]]:
+    """tag → [(step, value)] of an MLflow run, for the given tags."""
+    return {
+        tag: [
+            (m.step, m.value)
+            for m in client.get_metric_history(run.info.run_id, tracking.MlflowTracker.metric_name(tag))
+        ]
+        for tag in tags
+    }
+
+
 # ---------------------------------------------------------------------------------------------- expectations
 def expected_points(run_dir: RunDir) -> dict[str, dict[int, float]]:
     """tag → {step: value} that the JSONL files say every tracker must hold (tracking.scalars of each record)."""
@@ -241,21 +261,10 @@ def test_each_tracker_holds_every_step_once_across_a_restart(tmp_path):
     folder = run_dir.path / "tracking"
     assert_holds_every_point_once(tensorboard_scalars(folder / "tensorboard"), expected, "tensorboard")
     history, runs = wandb_offline(folder / "wandb")
-    points: dict[str, list[tuple[int, float]]] = {}
-    for row in history:
-        for key, value in row.items():
-            points.setdefault(key, []).append((row["_step"], value))
-    assert_holds_every_point_once(points, expected, "wandb")
+    assert_holds_every_point_once(wandb_points(history), expected, "wandb")
     assert {r["id"] for r in runs} == {"unit-abc123"} and len(runs) == 2  # the same W&B run, opened twice
     client, run = mlflow_run(f"sqlite:///{folder / 'mlflow' / 'mlflow.db'}", "unit")
-    mlflow_points = {
-        tag: [
-            (m.step, m.value)
-            for m in client.get_metric_history(run.info.run_id, tracking.MlflowTracker.metric_name(tag))
-        ]
-        for tag in expected
-    }
-    assert_holds_every_point_once(mlflow_points, expected, "mlflow")
+    assert_holds_every_point_once(mlflow_points(client, run, expected), expected, "mlflow")
     assert run.info.status == "FINISHED" and run.data.tags["insight.run_id"] == "abc123"
     state = json.loads(run_dir.file(tracking.STATE_FILE).read_text())
     assert all(state[name]["sent"] == dict.fromkeys(tracking.STREAMS, 4) for name in tracking.PACKAGES)
@@ -367,22 +376,11 @@ def test_insight_train_preempted_and_resumed_writes_every_step_once_to_all_three
         tag: sorted(steps) for tag, steps in expected.items()
     }
     history, runs = wandb_offline(folder / "wandb")
-    points: dict[str, list[tuple[int, float]]] = {}
-    for row in history:
-        for key, value in row.items():
-            points.setdefault(key, []).append((row["_step"], value))
-    assert_holds_every_point_once(points, expected, "wandb")
+    assert_holds_every_point_once(wandb_points(history), expected, "wandb")
     assert runs[0]["name"] == run_dir.path.name and runs[0]["config"]["run_id"] == run_dir.path.name
     assert runs[0]["config"]["selector"]["name"] == "wmi" and runs[0]["group"] == "adhoc"
     client, run = mlflow_run(f"sqlite:///{folder / 'mlflow' / 'mlflow.db'}", "adhoc")
-    mlflow_points = {
-        tag: [
-            (m.step, m.value)
-            for m in client.get_metric_history(run.info.run_id, tracking.MlflowTracker.metric_name(tag))
-        ]
-        for tag in expected
-    }
-    assert_holds_every_point_once(mlflow_points, expected, "mlflow")
+    assert_holds_every_point_once(mlflow_points(client, run, expected), expected, "mlflow")
     assert run.data.params["trainer.steps"] == "3" and run.info.run_name == run_dir.path.name
     # selection.jsonl now says what each chosen prompt was believed to be and how it did
     for record in run_dir.read("selection.jsonl"):
