@@ -13,6 +13,11 @@ from typing import Any
 import numpy as np
 
 
+def transformers_cache(name: str) -> str | None:
+    """``model.generation_cache`` as transformers' ``cache_implementation`` (None: its default, the dynamic cache)."""
+    return None if name == "dynamic" else name
+
+
 def sample_completions(
     model,
     tokenizer,
@@ -48,7 +53,7 @@ def sample_completions(
                 top_p=1.0,
                 max_new_tokens=max_new_tokens,
                 pad_token_id=tokenizer.pad_token_id,
-                cache_implementation=None if cache == "dynamic" else cache,
+                cache_implementation=transformers_cache(cache),
                 disable_compile=True,
             )
             texts.extend(tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True))

@@ -143,6 +143,8 @@ def grpo_args(cfg: DictConfig, output_dir: Path):
     import torch
     from trl import GRPOConfig
 
+    from insight_cli.train.evaluate import transformers_cache
+
     t = cfg.trainer
     use_cuda = torch.cuda.is_available()
     # One process per GPU (or CPU rank) under `accelerate launch` / torchrun, which set WORLD_SIZE.
@@ -170,7 +172,7 @@ def grpo_args(cfg: DictConfig, output_dir: Path):
         temperature=float(t.temperature),
         top_k=0,
         top_p=1.0,
-        cache_implementation=None if str(cfg.model.generation_cache) == "dynamic" else str(cfg.model.generation_cache),
+        cache_implementation=transformers_cache(str(cfg.model.generation_cache)),
         learning_rate=float(t.learning_rate),
         lr_scheduler_type=str(t.lr_scheduler),
         warmup_steps=int(round(float(t.warmup_ratio) * int(t.steps))),
