@@ -109,6 +109,20 @@ class DPSSelector(Schema):
     state_dtype: Literal["float32", "float64"]
 
 
+class CROPISelector(Schema):
+    name: Literal["cropi"]
+    rho: OpenShare
+    stage_steps: PosInt
+    train_rollouts: int = Field(ge=2)
+    valid_rollouts: int = Field(ge=2)
+    valid_size: PosInt
+    temperature: Positive
+    sparse_dim: PosInt
+    proj_dim: PosInt
+    valid_seed: Seed
+    batch_prompts: PosInt
+
+
 Selector = Annotated[
     Union[  # noqa: UP007 (a discriminated union reads better spelled out)
         RandomSelector,
@@ -121,6 +135,7 @@ Selector = Annotated[
         WMIMIOnlySelector,
         WMIWeightOnlySelector,
         DPSSelector,
+        CROPISelector,
     ],
     Field(discriminator="name"),
 ]

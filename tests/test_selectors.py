@@ -57,7 +57,7 @@ def test_every_selector_has_a_config_and_every_config_a_selector():
     assert set(NAMES) == {p.stem for p in (conf_dir() / "selector").glob("*.yaml")}
     assert set(NAMES) >= {
         "random", "mopps", "expected_difficulty", "inverse_evidence", "wmi", "wmi_mi_only", "wmi_weight_only",
-        "wmi_sampled", "dynamic_sampling", "dps",
+        "wmi_sampled", "dynamic_sampling", "dps", "cropi",
     }  # fmt: skip
 
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from insight_cli.selectors.base import BetaSelector, PoolSampler, Selector, SelectorConfigError
+from insight_cli.selectors.cropi import CROPISelector
 from insight_cli.selectors.dps import DPSSelector
 from insight_cli.selectors.dynamic_sampling import DynamicSamplingSelector, GroupAccumulator
 from insight_cli.selectors.expected_difficulty import ExpectedDifficultySelector
@@ -35,6 +36,7 @@ SELECTORS: dict[str, type[Selector]] = {
     "wmi_sampled": WMISampledSelector,
     "dynamic_sampling": DynamicSamplingSelector,
     "dps": DPSSelector,
+    "cropi": CROPISelector,
 }
 
 
