@@ -43,20 +43,28 @@ class TaskReward:
 
 
 class SelectorGRPOTrainer(GRPOTrainer):
-    """GRPOTrainer whose generation batches are chosen by ``selection`` (a :class:`PromptSelection`)."""
+    """GRPOTrainer whose generation batches are chosen by ``selection`` (a :class:`PromptSelection`).
+
+    ``insight train`` passes a :class:`TaskReward` (the task's shaped reward, which remembers each completion's binary
+    accuracy); :class:`insight_cli.integrations.trl.InsightGRPOTrainer` passes the user's reward functions and
+    overrides :meth:`_completion_accuracies` to binarise their rewards instead. Everything else is shared."""
 
     def __init__(
         self,
         *args,
         selection: PromptSelection,
-        task_reward: TaskReward,
-        rows: list[dict],
-        elapsed: Callable[[], float],
+        rows: Any,
+        task_reward: TaskReward | None = None,
+        elapsed: Callable[[], float] | None = None,
         **kwargs,
     ):
-        """``rows``: the training pool as TRL rows ({"prompt", "id"}), indexed by prompt id. ``elapsed``: the run's
-        training seconds so far (kept across resumes in the checkpoint)."""
-        super().__init__(*args, reward_funcs=[task_reward], **kwargs)
+        """``rows``: the training pool as TRL rows (a list or a ``datasets.Dataset``), indexed by prompt id.
+        ``task_reward``: the single reward function whose ``last_accuracy`` is fed to the selector (else give
+        ``reward_funcs`` and override :meth:`_completion_accuracies`). ``elapsed``: the run's training seconds so far
+        (kept across resumes in the checkpoint; None: not recorded)."""
+        if task_reward is not None:
+            kwargs["reward_funcs"] = [task_reward]
+        super().__init__(*args, **kwargs)
         self.selection = selection
         self.task_reward = task_reward
         self.rows = rows
@@ -118,17 +126,23 @@ class SelectorGRPOTrainer(GRPOTrainer):
         if self.args.should_save:
             folder = Path(self.args.output_dir) / f"checkpoint-{self.state.global_step}"
             partial = folder / "selection.partial.npz"
-            np.savez(partial, wall_s=np.asarray(self.elapsed()), **self.selection.state_dict())
+            wall = {"wall_s": np.asarray(self.elapsed())} if self.elapsed is not None else {}
+            np.savez(partial, **wall, **self.selection.state_dict())
             partial.replace(folder / "selection.npz")
 
     # ---------------------------------------------------------------- feeding outcomes back
+    def _completion_accuracies(self, rewards_per_func: torch.Tensor) -> np.ndarray:
+        """The binary accuracy of every completion of the global batch (all ranks, in row order): here the task
+        reward's own. Called on every rank (it gathers)."""
+        from accelerate.utils import gather
+
+        local = torch.tensor(self.task_reward.last_accuracy, dtype=torch.float32, device=self.accelerator.device)
+        return gather(local).cpu().numpy()
+
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
         if self.model.training:
-            from accelerate.utils import gather
-
-            local = torch.tensor(self.task_reward.last_accuracy, dtype=torch.float32, device=self.accelerator.device)
-            accuracies = gather(local).cpu().numpy()
+            accuracies = self._completion_accuracies(rewards)
             if self.accelerator.is_main_process:
                 self._last_outcomes = self.selection.observe(self._batch_prompt_ids, accuracies)
             else:

@@ -76,6 +76,14 @@ class PromptSelection:
         """Fold the K binary outcomes of each chosen prompt into the selector; returns (successes, trials)."""
         ids = np.asarray(prompt_ids, dtype=np.int64)
         successes, trials = self.group_outcomes(accuracies, len(ids))
+        return self.observe_counts(ids, successes, trials)
+
+    def observe_counts(
+        self, prompt_ids: np.ndarray, successes: np.ndarray, trials: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Fold in per-prompt counts already grouped by the caller (verl's rows come in any order): ``successes[i]``
+        correct rollouts out of ``trials[i]`` for ``prompt_ids[i]``; returns (successes, trials)."""
+        ids = np.asarray(prompt_ids, dtype=np.int64)
         start = time.perf_counter()
         self.selector.update(ids, successes, trials)
         self.step.selector_s += time.perf_counter() - start
