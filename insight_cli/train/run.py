@@ -387,6 +387,11 @@ def _train(cfg: DictConfig, run_dir: RunDir) -> dict:
     if checkpoint is None and cfg.selector.get("prior", "uniform") == "warmstart":
         source = model_info.get("path", model_info["source"])
         apply_prior(selector, cfg, warmstart_counts(cfg, model, tokenizer, task, problems, source))
+    if hasattr(selector, "refresh"):  # CROPI: projected policy gradients at the start of every stage
+        from insight_cli.train.influence import InfluenceRefresher
+
+        source = model_info.get("path", model_info["source"])
+        selection.influence = InfluenceRefresher(cfg, model, tokenizer, task, problems, source, checkpoint is None)
     if checkpoint is not None:
         state = dict(np.load(checkpoint / SELECTION_FILE))
         selection.load_state_dict(state)

@@ -50,11 +50,15 @@ class PromptSelection:
         # once observed, its successes out of num_generations rollouts each (for selection.jsonl)
         self.last_beliefs: np.ndarray | None = None
         self.last_successes: np.ndarray = np.zeros(0)
+        # CROPI's stage refresh (DESIGN §2 ``refresh`` hook): a callable selector -> (ids, projected gradients,
+        # validation means), set by the run for selectors that have ``refresh`` (train/influence.py)
+        self.influence = None
 
     def choose(self, m: int | None = None) -> np.ndarray:
         """Draw the candidate pool and return the selector's M prompt ids (int64)."""
         m = self.prompts_per_step if m is None else m
         start = time.perf_counter()
+        self._refresh_if_due()
         candidates = self.pool.draw(m)
         chosen = self.selector.select(candidates, m)
         self.step.selector_s += time.perf_counter() - start
@@ -66,6 +70,16 @@ class PromptSelection:
         self.choices += 1
         self.last_choice, self.last_scores, self.last_pool_size = chosen, self.selector.last_scores, len(candidates)
         return chosen
+
+    def _refresh_if_due(self) -> None:
+        """Start a new stage of a selector with a ``refresh`` hook before choice ``self.choices`` (= the training step)
+        when it is due; the first one also charges the offline rollouts to ``rollouts``. Timed as selector seconds."""
+        due = getattr(self.selector, "refresh_due", None)
+        if self.influence is None or due is None or not due(self.choices):
+            return
+        if self.selector.stage == 0:
+            self.rollouts += int(self.influence.offline_rollouts)
+        self.selector.refresh(*self.influence(self.selector))
 
     def group_outcomes(self, accuracies: np.ndarray, groups: int) -> tuple[np.ndarray, np.ndarray]:
         """Per-group successes and trials from a flat array of binary accuracies (K consecutive rows a group)."""
