@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 
 import numpy as np
 import pytest
@@ -69,26 +71,32 @@ def test_two_step_grpo_run_feeds_every_outcome_back(tmp_path, tiny_overrides, re
     assert OmegaConf.load(run_dir.path / "config.yaml").selector.name == "wmi"
 
 
-def test_stop_request_then_resume_matches_uninterrupted_run(tmp_path, tiny_overrides, monkeypatch):
-    """request_stop() mid-run saves and returns 'preempted'; a second call resumes and ends bit-identical."""
-    base = [*tiny_overrides, "trainer.steps=3", "trainer.save_every=10"]
+def test_sigusr2_then_resume_matches_uninterrupted_run(tmp_path, tiny_overrides, monkeypatch):
+    """A real SIGUSR2, caught by the job's own handler, mid-run: the run saves and returns 'preempted'; a second
+    call resumes and ends bit-identical to an uninterrupted run: selection state, choices and model weights."""
+    from safetensors.numpy import load_file
+
+    from insight_cli.launch.executor import make_job
+
+    base = [*tiny_overrides, "trainer.steps=3", "trainer.save_every=10", "launcher=inprocess"]
     straight_cfg = compose([*base, f"paths.results_dir={tmp_path}/straight"])
     straight = prepare_run_dir(straight_cfg, overrides=[], command=["pytest"])
     run_module.run_training(straight_cfg, straight)
-    expected = np.load(run_module.latest_checkpoint(straight.checkpoints) / run_module.SELECTION_FILE)
+    straight_checkpoint = run_module.latest_checkpoint(straight.checkpoints)
+    expected = np.load(straight_checkpoint / run_module.SELECTION_FILE)
 
     cfg = compose([*base, f"paths.results_dir={tmp_path}/interrupted"])
     run_dir = prepare_run_dir(cfg, overrides=[], command=["pytest"])
     original = PromptSelection.observe
 
-    def observe_then_preempt(self, ids, accuracies):
+    def observe_then_signal(self, ids, accuracies):
         out = original(self, ids, accuracies)
         if self.observations == 1:
-            run_module.request_stop()  # as the job's signal handler does on SIGUSR2
+            os.kill(os.getpid(), signal.SIGUSR2)  # what Slurm sends signal_delay_s before the time limit
         return out
 
-    monkeypatch.setattr(PromptSelection, "observe", observe_then_preempt)
-    assert run_module.run_training(cfg, run_dir) == {"state": "preempted", "step": 1}
+    monkeypatch.setattr(PromptSelection, "observe", observe_then_signal)
+    assert make_job(cfg, run_dir)() == {"state": "preempted", "step": 1}  # the job installs its handlers
     assert json.loads((run_dir.path / "status.json").read_text())["state"] == "preempted"
     monkeypatch.setattr(PromptSelection, "observe", original)
 
@@ -108,6 +116,17 @@ def test_stop_request_then_resume_matches_uninterrupted_run(tmp_path, tiny_overr
         np.testing.assert_array_equal(resumed[key], expected[key], err_msg=key)
     straight_ids = [s["prompt_ids"] for s in straight.read("selection.jsonl")]
     assert [s["prompt_ids"] for s in run_dir.read("selection.jsonl")] == straight_ids
+    weights = load_file(run_module.latest_checkpoint(run_dir.checkpoints) / "model.safetensors")
+    straight_weights = load_file(straight_checkpoint / "model.safetensors")
+    assert weights.keys() == straight_weights.keys()
+    for name, value in straight_weights.items():
+        np.testing.assert_array_equal(weights[name], value, err_msg=name)
+    first = (
+        load_file(run_dir.checkpoints / "checkpoint-1" / "model.safetensors")
+        if (run_dir.checkpoints / "checkpoint-1").exists()
+        else None
+    )
+    assert first is None or any(not np.array_equal(first[n], v) for n, v in weights.items()), "training moved nothing"
 
 
 def test_selection_metrics_are_written_every_step(tmp_path, tiny_overrides):

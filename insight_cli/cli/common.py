@@ -43,6 +43,6 @@ def user_errors() -> Iterator[None]:
         yield
     except (ConfigError, FileNotFoundError, PermissionError) as exc:
         raise fail(str(exc)) from None
-    except KeyboardInterrupt:
-        typer.secho("interrupted", err=True)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or a stop signal honoured between batches (train/stopping.py)
+        typer.secho(str(exc) or "interrupted", err=True)
         sys.exit(130)

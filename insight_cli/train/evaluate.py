@@ -28,11 +28,15 @@ def sample_completions(
     batch_size: int,
     seed: int,
     cache: str = "dynamic",
+    phase: str = "an evaluation",
 ) -> list[list[str]]:
     """n sampled completions per prompt (pure sampling: no top-k/top-p), without touching the global RNG.
 
-    ``cache``: transformers' KV cache, ``dynamic`` or ``static`` (``model.generation_cache``; same samples)."""
+    ``cache``: transformers' KV cache, ``dynamic`` or ``static`` (``model.generation_cache``; same samples).
+    A stop request (train/stopping.py) raises StopRequested between two batches; ``phase`` names the work for it."""
     import torch
+
+    from insight_cli.train.stopping import raise_if_stopped
 
     device = next(model.parameters()).device
     flat = [p for p in prompts for _ in range(n_samples)]
@@ -43,6 +47,7 @@ def sample_completions(
     with torch.random.fork_rng(devices=devices), torch.no_grad():
         torch.manual_seed(seed)
         for start in range(0, len(flat), batch_size):
+            raise_if_stopped(phase)
             chunk = flat[start : start + batch_size]
             enc = tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
             out = model.generate(
@@ -75,11 +80,12 @@ def success_counts(
     batch_size: int,
     seed: int,
     cache: str = "dynamic",
+    phase: str = "an evaluation",
 ) -> np.ndarray:
     """Correct completions (binary accuracy) out of n_samples for every problem."""
     prompts = [p["prompt"] for p in problems]
     samples = sample_completions(
-        model, tokenizer, prompts, n_samples, temperature, max_new_tokens, batch_size, seed, cache=cache
+        model, tokenizer, prompts, n_samples, temperature, max_new_tokens, batch_size, seed, cache=cache, phase=phase
     )
     return np.array(
         [sum(score(c, p, task_cfg)[1] >= 1.0 for c in comps) for p, comps in zip(problems, samples, strict=True)]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import os
-import threading
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -24,18 +24,13 @@ import numpy as np
 from omegaconf import DictConfig
 
 from insight_cli.runs import RunDir
+from insight_cli.train.stopping import clear_stop, request_stop, stop_requested
 
-_STOP = threading.Event()
+__all__ = ["request_stop", "run_training"]  # request_stop: what the jobs' signal handlers call
+
 SELECTION_FILE = "selection.npz"
 # eval.jsonl's name for the evaluation on the first trainer.eval.pool_problems prompts of the training pool
 POOL_BENCHMARK = "train_pool"
-
-
-def request_stop() -> None:
-    """Ask the running training to save a checkpoint at the end of the current step and return 'preempted'.
-
-    Safe to call from a signal handler or another thread (it only sets an Event)."""
-    _STOP.set()
 
 
 def idle_cores(window_s: float = 0.5) -> float:
@@ -85,7 +80,7 @@ def stop_requested_anywhere() -> bool:
     import torch
     import torch.distributed as dist
 
-    asked = _STOP.is_set()
+    asked = stop_requested()
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
         return asked
     from accelerate import PartialState
@@ -224,6 +219,7 @@ def warmstart_counts(cfg: DictConfig, model, tokenizer, task, problems: list[dic
     if path.exists():
         saved = np.load(path)
         return saved["successes"], saved["trials"]
+    print(f"belief prior: {k} rollouts of each of {len(problems)} pool prompts (cached)", file=sys.stderr, flush=True)
     successes = success_counts(
         model,
         tokenizer,
@@ -236,6 +232,7 @@ def warmstart_counts(cfg: DictConfig, model, tokenizer, task, problems: list[dic
         batch_size=int(cfg.trainer.eval.batch_size),
         seed=int(cfg.seed) + 31,
         cache=str(cfg.model.generation_cache),
+        phase="the belief prior's rollouts",
     )
     trials = np.full(len(problems), k)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -268,11 +265,14 @@ def make_recorder(run_dir: RunDir, selection, evaluate, cfg: DictConfig, bar, wa
             self.pending: dict[str, Any] | None = None
             self.last_pass: float | None = None
             self.stopped = False  # the ranks agreed to stop early (request_stop on any of them)
-            self.evaluated_before = bool(run_dir.read("eval.jsonl"))  # read once, before rank 0 writes to it
+            # read once, before rank 0 writes to it: the steps evaluated so far
+            self.evaluated_steps = {int(r.get("step", -1)) for r in run_dir.read("eval.jsonl")}
 
         def on_train_begin(self, args, state, control, model=None, **kwargs):
-            if state.global_step == 0 and not self.evaluated_before:
-                self.evaluate(model, 0, rollouts=0)
+            # step 0, or a resumed step whose evaluation a stop skipped (the checkpoint was saved without it)
+            step = state.global_step
+            if (step == 0 or step % every == 0 or step == last) and step not in self.evaluated_steps:
+                self.evaluate(model, step, rollouts=selection.rollouts)
 
         def on_step_begin(self, args, state, control, **kwargs):
             self.step_started = time.perf_counter()
@@ -300,9 +300,11 @@ def make_recorder(run_dir: RunDir, selection, evaluate, cfg: DictConfig, bar, wa
                 "step_s": round(step_s, 4),
                 **stats,
             }
-            if step % every == 0 or step == last:
-                self.evaluate(model, step, rollouts=stats["rollouts"])
+            # a stop asked for during the step saves this step's checkpoint at once; the evaluation due here is
+            # skipped and done first thing on resume (on_train_begin), so a stop never waits for one
             stop = self.stopped = stop_requested_anywhere()
+            if (step % every == 0 or step == last) and not (stop and step < last):
+                self.evaluate(model, step, rollouts=stats["rollouts"])
             control.should_save = step % save_every == 0 or step == last or stop
             control.should_training_stop = control.should_training_stop or stop
             bar.advance(
@@ -345,7 +347,7 @@ def run_training(cfg: DictConfig, run_dir: RunDir) -> dict:
         run_dir.set_status(state, int(run_dir.read_status().get("step", 0)), error=f"{type(exc).__name__}: {exc}")
         raise
     finally:
-        _STOP.clear()  # cleared on the way out, so a stop requested while the run starts up is not lost
+        clear_stop()  # cleared on the way out, so a stop requested while the run starts up is not lost
     run_dir.set_status(result["state"], result["step"])
     return result
 
@@ -425,9 +427,10 @@ def _train(cfg: DictConfig, run_dir: RunDir) -> dict:
     bar_enabled = PartialState().is_main_process
     with (
         open_tracking(cfg, run_dir, resume_step=start_step, main=bar_enabled) as tracking,  # rank 0 reports
-        progress_bar(f"GRPO {cfg.selector.name}", total=int(cfg.trainer.steps), enabled=bar_enabled) as bar,
+        progress_bar(
+            f"GRPO {cfg.selector.name}", total=int(cfg.trainer.steps), enabled=bar_enabled, completed=start_step
+        ) as bar,
     ):
-        bar.advance(start_step)
         recorder = make_recorder(run_dir, selection, evaluate, cfg, bar, wall_offset, tracking)
         trainer = SelectorGRPOTrainer(
             model=model,

@@ -244,6 +244,7 @@ def build_warm_started_model(model_cfg: Any, folder: Path, progress: bool = True
 
     from insight_cli.train.model import build_tiny_model, build_tokenizer
     from insight_cli.train.progress import progress_bar
+    from insight_cli.train.stopping import raise_if_stopped
 
     ws = model_cfg.warmstart
     tokenizer = build_tokenizer()
@@ -262,6 +263,7 @@ def build_warm_started_model(model_cfg: Any, folder: Path, progress: bool = True
     start, loss_value = time.perf_counter(), float("nan")
     with progress_bar("warm start (SFT of the tiny model)", total=steps, enabled=progress) as bar:
         for ids, mask, labels in sft_batches(problems, tokenizer, int(ws.batch_size), steps, int(ws.seed)):
+            raise_if_stopped("the warm start")
             loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
