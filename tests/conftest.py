@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -42,11 +43,15 @@ def slurm_problem() -> str | None:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Tests marked `slurm` skip with the reason when no Slurm is reachable."""
+    """Tests marked `slurm` skip with the reason when no Slurm is reachable; they fail instead when
+    INSIGHT_REQUIRE_SLURM=1 (.ci/run sets it: CI must not pass without its Slurm tests)."""
     if item.get_closest_marker("slurm") is not None:
         problem = slurm_problem()
         if problem:
-            pytest.skip(f"no Slurm reachable ({problem}): start one with `sudo bash scripts/slurm-local.sh start`")
+            why = f"no Slurm reachable ({problem}): start one with `sudo bash scripts/slurm-local.sh start`"
+            if os.environ.get("INSIGHT_REQUIRE_SLURM") == "1":
+                pytest.fail(f"{why} (INSIGHT_REQUIRE_SLURM=1: a skipped Slurm test is a failure)", pytrace=False)
+            pytest.skip(why)
 
 
 # ---------------------------------------------------------------------------------------------- the CLI
