@@ -222,3 +222,26 @@ def test_a_stop_reaches_every_rank_and_all_stop_at_the_same_step(insight_proc, t
     assert _steps(run, "metrics.jsonl") == list(range(1, steps + 1))
     assert _steps(run, "selection.jsonl") == list(range(1, steps + 1))
     assert states() == ["running", "requeued", "running", "preempted", "running", "done"]
+
+
+@pytest.mark.slow
+def test_two_cpu_ranks_choose_the_prompts_a_one_process_run_chooses(insight_proc, tiny_overrides, tmp_path):
+    """Rank count is not a hidden input of selection: with the same seed, a 2-rank run (rank 0's selector, the choice
+    broadcast) chooses exactly the prompts of a 1-process run, step by step. Random's choices do not depend on
+    outcomes (which differ with the rank layout: each rank samples its own slice), so every step must agree; WMI's
+    first choice, made before any outcome, must too."""
+    common = [*tiny_overrides, "trainer.steps=3", "trainer.eval.every=100", "trainer.eval.n_samples=1"]
+    chosen: dict[tuple[str, int], list[list[int]]] = {}
+    for selector in ("random", "wmi"):
+        for processes in (1, 2):
+            results = tmp_path / f"{selector}-{processes}"
+            extra = [f"launcher.processes={processes}"] if processes > 1 else []
+            out = insight_proc(
+                "train", *common, f"selector={selector}", *extra, f"paths.results_dir={results}", timeout=900
+            )
+            assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+            (run_path,) = [p for p in (results / "adhoc").iterdir() if p.is_dir() and p.name[0] != "."]
+            chosen[selector, processes] = [r["prompt_ids"] for r in RunDir(run_path).read("selection.jsonl")]
+    assert len(chosen["random", 1]) == 3
+    assert chosen["random", 2] == chosen["random", 1]
+    assert chosen["wmi", 2][0] == chosen["wmi", 1][0]
