@@ -11,11 +11,14 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import math
 import os
 import socket
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
+
+from insight_cli.safe_read import DamagedFile, json_lines, load_json, warn
 
 # Keys that do not change what is computed, hence not part of the run identity.
 IDENTITY_EXCLUDED = ("launcher", "tracking", "paths", "sweep")
@@ -54,18 +57,18 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def read_jsonl(path: Path) -> Iterator[dict]:
-    """Yield records; a truncated last line (a job killed mid-write) is skipped, not an error."""
-    if not path.exists():
+    """Yield the JSON-object lines of a file (none if it is missing). A truncated last line (a job killed
+    mid-write) is skipped silently; other damage (binary, too big, unreadable lines) is skipped with a warning."""
+    try:
+        lines = json_lines(path)
+    except FileNotFoundError:
         return
-    with path.open() as fh:
-        for line in fh:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError:
-                continue
+    except DamagedFile as exc:
+        warn(path, f"{exc.problem}; not read")
+        return
+    if lines.bad and not lines.truncated:
+        warn(path, lines.problem())
+    yield from lines.records
 
 
 class RunDir:
@@ -75,6 +78,7 @@ class RunDir:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
+        self.damaged: dict[str, str] = {}  # file name → what was wrong with it when last read
 
     @classmethod
     def for_config(cls, cfg: Any, results_dir: str | os.PathLike, sweep: str = "adhoc") -> RunDir:
@@ -107,8 +111,12 @@ class RunDir:
         atomic_write_text(self.file("meta.json"), json.dumps(meta, indent=2, sort_keys=True, default=str))
 
     def read_meta(self) -> dict:
-        path = self.file("meta.json")
-        return json.loads(path.read_text()) if path.exists() else {}
+        """meta.json ({} when missing, or damaged: then a warning, and ``damaged`` names it)."""
+        meta = self._read_document("meta.json")
+        if not isinstance(meta.get("attempts", []), list):
+            self._damage("meta.json", "has an 'attempts' that is not a list; attempts ignored")
+            meta.pop("attempts")
+        return meta
 
     def record_attempt(self, job_id: str | None, **extra: Any) -> None:
         """Append one attempt (job id, host, time) to meta.json's ``attempts`` list."""
@@ -126,13 +134,28 @@ class RunDir:
         atomic_write_text(self.file("status.json"), json.dumps(record, indent=2))
 
     def read_status(self) -> dict:
-        path = self.file("status.json")
-        if not path.exists():
-            return {}
+        """status.json ({} when missing, or damaged: then a warning, and ``damaged`` names it); a ``step`` that is
+        not a whole number ≥ 0 is dropped with a warning, so callers can trust ``int(status.get("step", 0))``."""
+        status = self._read_document("status.json")
+        step = status.get("step", 0)
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            self._damage("status.json", f"has step {step!r}, not a whole number ≥ 0; step ignored")
+            status.pop("step")
+        return status
+
+    def _read_document(self, name: str) -> dict:
+        self.damaged.pop(name, None)
         try:
-            return json.loads(path.read_text())
-        except json.JSONDecodeError:
+            return load_json(self.file(name))
+        except FileNotFoundError:
             return {}
+        except DamagedFile as exc:
+            self._damage(name, f"{exc.problem}; ignored")
+            return {}
+
+    def _damage(self, name: str, problem: str) -> None:
+        self.damaged[name] = problem
+        warn(self.file(name), problem)
 
     def append(self, name: str, record: Mapping[str, Any]) -> None:
         """Append one JSON line to metrics/eval/selection.jsonl and flush it to disk."""
@@ -154,8 +177,14 @@ class RunDir:
             path = self.file(name)
             if not path.exists():
                 continue
-            kept = [r for r in read_jsonl(path) if int(r.get("step", 0)) <= step]
+            kept = [r for r in read_jsonl(path) if _step_of(r) <= step]
             atomic_write_text(path, "".join(json.dumps(r, default=_json_default) + "\n" for r in kept))
+
+
+def _step_of(record: Mapping[str, Any]) -> float:
+    """A record's ``step`` as a number (a damaged one sorts after every checkpoint, so it is dropped)."""
+    step = record.get("step", 0)
+    return float(step) if isinstance(step, int | float) and not isinstance(step, bool) else math.inf
 
 
 def _json_default(obj: Any) -> Any:

@@ -25,7 +25,10 @@ def find_run(results_dir: Path, run_id: str) -> Path:
     """The run folder results/<sweep>/<run_id…> for a run id or a unique prefix of one."""
     if len(run_id) < 4 or "/" in run_id:
         raise fail(f"run id {run_id!r} is too short: give at least 4 characters (insight status lists them)")
-    matches = sorted(p for p in results_dir.glob(f"*/{run_id}*") if (p / "config.yaml").exists())
+    # meta.json (which names the log) is enough: a run that lost its config.yaml still has its output
+    matches = sorted(
+        p for p in results_dir.glob(f"*/{run_id}*") if (p / "config.yaml").exists() or (p / "meta.json").exists()
+    )
     if not matches:
         raise fail(f"no run {run_id!r} under {results_dir}: list runs with `insight status SWEEP`")
     if len(matches) > 1:
@@ -43,12 +46,17 @@ def logs(
 ) -> None:
     """Print the stdout/stderr of the run's latest attempt (submitit log of the local or Slurm job)."""
     from insight_cli.runs import RunDir
+    from insight_cli.safe_read import warn
 
     run_dir = RunDir(find_run(results_folder(results_dir), run_id))
+    if not run_dir.file("config.yaml").exists():
+        warn(run_dir.file("config.yaml"), "is missing")
     attempts = run_dir.read_meta().get("attempts", [])
+    if "meta.json" in run_dir.damaged:
+        raise fail(f"run {run_dir.path.name}: meta.json is damaged, so the log of its latest attempt is unknown")
     if not attempts:
         raise fail(f"run {run_dir.path.name} has not started yet: check `insight status {run_dir.path.parent.name}`")
-    log = attempts[-1].get("log")
+    log = attempts[-1].get("log") if isinstance(attempts[-1], dict) else None
     if not log:
         raise fail(f"run {run_dir.path.name} ran in-process: its output went to the terminal that started it")
     path = Path(log)
@@ -57,8 +65,8 @@ def logs(
         try:
             time.sleep(0.5)
             offset = _print_from(path, offset)
-            if run_dir.read_status().get("state") in FINAL:
-                _print_from(path, offset)
+            if run_dir.read_status().get("state") in FINAL or "status.json" in run_dir.damaged:
+                _print_from(path, offset)  # a damaged status.json (warned about) can never say the run ended
                 break
         except KeyboardInterrupt:
             break

@@ -27,6 +27,7 @@ from insight_cli.config import ConfigError, to_yaml
 from insight_cli.envinfo import environment
 from insight_cli.launch.resources import resources
 from insight_cli.runs import RunDir, run_id
+from insight_cli.safe_read import is_fraction
 
 SUBMITIT_DIR = ".submitit"  # per sweep: job pickles and logs of every array task; runs link their own logs
 
@@ -302,6 +303,8 @@ def run_summary(run_dir: RunDir, results_dir: str | os.PathLike, sweep: str) -> 
     lines = [f"run {run_dir.path.name} {state} at step {status.get('step', 0)}: {run_dir.path}"]
     evaluations: dict[str, list[dict]] = {}
     for record in run_dir.read("eval.jsonl"):
+        if not is_fraction(record.get("pass@1")) or not isinstance(record.get("step"), int):
+            continue  # a damaged record: nothing to summarise
         evaluations.setdefault(str(record.get("benchmark", "held-out")), []).append(record)
     for benchmark, records in evaluations.items():
         first, last = records[0], records[-1]

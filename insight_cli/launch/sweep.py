@@ -40,6 +40,7 @@ from insight_cli.launch.plan import (
 )
 from insight_cli.launch.scheduler import UNKNOWN, is_active, job_states
 from insight_cli.runs import RunDir, read_jsonl
+from insight_cli.safe_read import DamagedFile, is_fraction, load_yaml, warn
 
 STATES = ("done", "running", "failed", "new")
 
@@ -277,7 +278,7 @@ def status_rows(sweep_dir: Path) -> list[StatusRow]:
     """One row per run of the sweep (ledger order, then run folders the ledger does not know), reconciled with
     the scheduler: a run whose job is gone without finishing shows as failed, with Slurm's final state."""
     records = Ledger(sweep_dir).runs()
-    for path in sorted(p for p in sweep_dir.iterdir() if (p / "config.yaml").exists()) if sweep_dir.is_dir() else []:
+    for path in sorted(p for p in sweep_dir.iterdir() if _is_run_dir(p)) if sweep_dir.is_dir() else []:
         records.setdefault(path.name, RunRecord(path.name))
     jobs = [r.job for r in records.values() if r.job]
     states = job_states(jobs) if jobs else {}
@@ -289,14 +290,18 @@ def status_rows(sweep_dir: Path) -> list[StatusRow]:
         job_state = states.get(str(job["job_id"])) if job else None
         evals = list(read_jsonl(run_dir.file("eval.jsonl")))
         meta = run_dir.read_meta()
+        pass1 = evals[-1].get("pass@1") if evals else None
+        if pass1 is not None and not is_fraction(pass1):
+            warn(run_dir.file("eval.jsonl"), f"ends with pass@1 {pass1!r}, outside [0, 1]; not shown")
+            pass1 = None
         rows.append(
             StatusRow(
                 run_id=rid,
                 values=record.values,
-                state=display_state(status, job, job_state),
+                state=display_state(status, job, job_state, damaged="status.json" in run_dir.damaged),
                 step=status.get("step"),
                 steps=_steps(run_dir),
-                pass1=evals[-1].get("pass@1") if evals else None,
+                pass1=pass1,
                 job_id=job.get("job_id") if job else None,
                 attempts=len(meta.get("attempts", [])),
             )
@@ -304,20 +309,33 @@ def status_rows(sweep_dir: Path) -> list[StatusRow]:
     return rows
 
 
+def _is_run_dir(path: Path) -> bool:
+    """A run folder: one with a config.yaml, or one that lost it but holds other run files (then a warning)."""
+    if (path / "config.yaml").exists():
+        return True
+    if any((path / name).exists() for name in ("status.json", "meta.json", "eval.jsonl", "metrics.jsonl")):
+        warn(path / "config.yaml", "is missing; its step count is unknown")
+        return True
+    return False
+
+
 def _steps(run_dir: RunDir) -> int | None:
-    path = run_dir.file("config.yaml")
-    if not path.exists():
-        return None
-    import yaml
-
+    """trainer.steps from the run's config.yaml (None when missing or damaged, which is warned about)."""
     try:
-        return int(yaml.safe_load(path.read_text())["trainer"]["steps"])
-    except (KeyError, TypeError, ValueError, yaml.YAMLError):
+        steps = load_yaml(run_dir.file("config.yaml"))["trainer"]["steps"]
+    except FileNotFoundError:
         return None
+    except DamagedFile as exc:
+        warn(run_dir.file("config.yaml"), f"{exc.problem}; its step count is unknown")
+        return None
+    except (KeyError, TypeError):
+        return None
+    return steps if isinstance(steps, int) and not isinstance(steps, bool) else None
 
 
-def display_state(status: dict, job: dict | None, job_state: str | None) -> str:
-    """A run's state in words, the scheduler's view folded in (pending, requeued, failed (CANCELLED), …)."""
+def display_state(status: dict, job: dict | None, job_state: str | None, damaged: bool = False) -> str:
+    """A run's state in words, the scheduler's view folded in (pending, requeued, failed (CANCELLED), …); ``damaged``:
+    status.json could not be read (warned about), so a run no scheduler knows is 'unknown', not 'new'."""
     own = status.get("state")
     if own == "done":
         return "done"
@@ -334,6 +352,8 @@ def display_state(status: dict, job: dict | None, job_state: str | None) -> str:
         return f"failed ({job_state})" if job_state != "COMPLETED" else "failed (job ended early)"
     if own:
         return own
+    if damaged:
+        return "unknown"
     return "submitted" if job is not None else "new"
 
 

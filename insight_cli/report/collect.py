@@ -29,10 +29,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from insight_cli.config import ALIASES, ConfigError, expand_alias
 from insight_cli.runs import atomic_write_text
+from insight_cli.safe_read import (
+    MAX_DEPTH,
+    MAX_JSONL_BYTES,
+    DamagedFile,
+    is_fraction,
+    json_lines,
+    load_json,
+    load_yaml,
+    max_line_brackets,
+    read_bytes,
+)
 
 # Columns the tables group by: column name → dotted key of the resolved config.
 CONFIG_COLUMNS: dict[str, str] = {
@@ -89,6 +99,8 @@ SUMMARY_COLUMNS = (
     "step_s_sum",
 )
 PARALLEL_MIN_RUNS = 200
+# Files that make a folder a run directory (config.yaml is written first; the others tell a damaged run from a folder)
+RUN_FILES = ("config.yaml", "status.json", "meta.json", "eval.jsonl", "metrics.jsonl")
 
 
 class ReportError(ConfigError):
@@ -185,18 +197,15 @@ def read_run(path: str, filters: Sequence[Filter] = (), cached: dict | None = No
     run_path = Path(path)
     run = RunData(path=path, sweep=run_path.parent.name, run_id=run_path.name, flat={}, state="unknown")
     try:
-        config = yaml.load((run_path / "config.yaml").read_text(), Loader=yaml.CSafeLoader)
-    except (OSError, yaml.YAMLError) as exc:
+        config = load_yaml(run_path / "config.yaml")
+    except (FileNotFoundError, DamagedFile) as exc:
         run.matched = False
-        run.warnings.append(f"run {run.name}: config.yaml unreadable ({type(exc).__name__}); run skipped")
-        return run
-    if not isinstance(config, dict):
-        run.matched = False
-        run.warnings.append(f"run {run.name}: config.yaml is not a mapping; run skipped")
+        problem = exc.problem if isinstance(exc, DamagedFile) else "is missing"
+        run.warnings.append(f"run {run.name}: config.yaml {problem}; run skipped")
         return run
     run.flat = flatten(config)
     run.flat.update({"sweep": run.sweep, "run_id": run.run_id})
-    run.state = _read_state(run_path / "status.json")
+    run.state = _read_state(run_path / "status.json", run)
     run.flat["state"] = run.state
     run.matched = all(f.matches(run.flat) for f in filters)
     if run.matched:
@@ -208,50 +217,30 @@ def read_run(path: str, filters: Sequence[Filter] = (), cached: dict | None = No
     return run
 
 
-def _read_state(path: Path) -> str:
+def _read_state(path: Path, run: RunData) -> str:
+    """The run's state from status.json; a damaged one keeps the run (its records are intact) as 'unknown', which
+    the tables show as unfinished."""
     try:
-        return str(json.loads(path.read_text()).get("state", "unknown"))
-    except (OSError, ValueError, AttributeError):
+        return str(load_json(path).get("state", "unknown"))
+    except FileNotFoundError:
+        return "unknown"  # not started yet
+    except DamagedFile as exc:
+        run.warnings.append(f"run {run.name}: status.json {exc.problem}; state shown as unknown")
         return "unknown"
 
 
 def _load_lines(path: Path, run: RunData) -> list[dict] | None:
     """All JSON records of a JSONL file (None if the file is missing); damaged lines are skipped with a warning."""
     try:
-        text = path.read_text()
+        lines = json_lines(path)
     except FileNotFoundError:
         return None
-    except OSError as exc:
-        run.warnings.append(f"run {run.name}: cannot read {path.name} ({exc.strerror})")
-        return None
-    body = text.strip()
-    if not body:
+    except DamagedFile as exc:
+        run.warnings.append(f"run {run.name}: {path.name} {exc.problem}; not read")
         return []
-    try:  # fast path: the whole file as one JSON array
-        records = json.loads("[" + body.replace("\n", ",") + "]")
-        if all(isinstance(r, dict) for r in records):
-            return records
-    except ValueError:
-        pass
-    records, bad = [], []
-    lines = text.splitlines()
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError:
-            bad.append(number)
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-        else:
-            bad.append(number)
-    if bad == [len(lines)] and not text.endswith("\n"):
-        run.warnings.append(f"run {run.name}: {path.name} has a truncated last line (skipped)")
-    elif bad:
-        run.warnings.append(f"run {run.name}: {path.name} has {len(bad)} unreadable line(s), first line {bad[0]}")
-    return records
+    if lines.problem():
+        run.warnings.append(f"run {run.name}: {path.name} {lines.problem()}")
+    return lines.records
 
 
 def _read_metrics(path: Path, run: RunData, cached: dict | None = None) -> dict[str, np.ndarray] | None:
@@ -265,9 +254,12 @@ def _read_metrics(path: Path, run: RunData, cached: dict | None = None) -> dict[
     if columns is not None and stamp is not None:
         run.metrics_stamp = stamp  # a clean parse: worth caching
     if columns is None:
+        damage_reported = len(run.warnings)
         records = _load_lines(path, run)
         if records is None:
             run.warnings.append(f"run {run.name}: no metrics.jsonl; left out of the overhead table")
+            return None
+        if not records and len(run.warnings) > damage_reported:
             return None
         columns = {k: _column(records, k) for k in METRIC_FIELDS}
     if len(columns["step"]) == 0:
@@ -300,11 +292,11 @@ def file_stamp(path: Path) -> list[int] | None:
 def _metrics_columns_fast(path: Path) -> dict[str, np.ndarray] | None:
     """Parse metrics.jsonl with pyarrow (only the report's columns); None asks for the tolerant Python reader."""
     try:
-        data = path.read_bytes()
-    except OSError:
+        data = read_bytes(path, MAX_JSONL_BYTES)
+    except (OSError, DamagedFile):
         return None
-    if not data.endswith(b"\n") or not data.strip():
-        return None  # truncated last line or empty file: the tolerant reader says which
+    if not data.endswith(b"\n") or not data.strip() or max_line_brackets(data) > MAX_DEPTH:
+        return None  # truncated last line, empty file, or nesting pyarrow's parser could crash on: read tolerantly
     try:
         import pyarrow as pa
         import pyarrow.json as pj
@@ -330,7 +322,10 @@ def _arrow_options():
 
 
 def _read_evals(path: Path, run: RunData) -> None:
+    damage_reported = len(run.warnings)
     records = _load_lines(path, run)
+    if not records and len(run.warnings) > damage_reported:
+        return  # the damage is the warning; nothing readable is left
     if not records:
         what = "no eval.jsonl" if records is None else "an empty eval.jsonl"
         run.warnings.append(
@@ -339,7 +334,14 @@ def _read_evals(path: Path, run: RunData) -> None:
         )
         return
     step, pass1 = _column(records, "step"), _column(records, "pass@1")
-    keep = np.isfinite(step) & np.isfinite(pass1)
+    outside = np.array(["pass@1" in r and not is_fraction(r["pass@1"]) for r in records], dtype=bool)
+    if outside.any():
+        first = records[int(np.argmax(outside))]
+        run.warnings.append(
+            f"run {run.name}: eval.jsonl has {int(outside.sum())} pass@1 value(s) outside [0, 1] (first "
+            f"{first['pass@1']!r} at step {first.get('step')!r}); those records left out"
+        )
+    keep = np.isfinite(step) & np.isfinite(pass1) & ~outside
     if not keep.any():
         run.warnings.append(f"run {run.name}: eval.jsonl has no record with a step and a pass@1; run left out")
         return
@@ -411,7 +413,7 @@ def find_run_dirs(results_dir: str | os.PathLike, sweeps: Sequence[str] = ()) ->
         raise ReportError(
             f"results directory {str(root)!r} does not exist: pass --results-dir DIR (runs are DIR/SWEEP/RUN_ID/)"
         )
-    if (root / "config.yaml").is_file():
+    if _is_run_dir(root):
         return [str(root)]
     if sweeps:
         known = sorted(p.name for p in _subdirs(root))
@@ -423,10 +425,15 @@ def find_run_dirs(results_dir: str | os.PathLike, sweeps: Sequence[str] = ()) ->
         parents = [root / s for s in sweeps]
     else:
         parents = _subdirs(root)
-    found = [str(d) for parent in parents for d in _subdirs(parent) if (d / "config.yaml").is_file()]
+    found = [str(d) for parent in parents for d in _subdirs(parent) if _is_run_dir(d)]
     if not found and not sweeps:  # results_dir may itself be one sweep's folder
-        found = [str(d) for d in _subdirs(root) if (d / "config.yaml").is_file()]
+        found = [str(d) for d in _subdirs(root) if _is_run_dir(d)]
     return sorted(found)
+
+
+def _is_run_dir(path: Path) -> bool:
+    """A folder holding any run file: one without config.yaml is still found, and skipped with a warning."""
+    return any((path / name).is_file() for name in RUN_FILES)
 
 
 def _subdirs(path: Path) -> list[Path]:
@@ -452,10 +459,10 @@ class MetricsCache:
         self.entries: dict[str, dict] = {}
         self.changed = False
         try:
-            stored = json.loads(self.path.read_text())
+            stored = load_json(self.path)
             if stored.get("version") == self.VERSION:
                 self.entries = stored["entries"]
-        except (OSError, ValueError, KeyError, AttributeError):
+        except (OSError, DamagedFile, KeyError):
             pass
 
     def get(self, run_path: str) -> dict | None:

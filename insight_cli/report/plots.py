@@ -388,12 +388,12 @@ class SelectionRun:
 
 def _pool_prompts(run_path: Path) -> int | None:
     """Training-pool size of a run: task.train_size, else the length of the checkpointed ``seen`` array."""
-    import yaml
+    from insight_cli.safe_read import load_yaml
 
     try:
-        config = yaml.load((run_path / "config.yaml").read_text(), Loader=yaml.CSafeLoader) or {}
+        config = load_yaml(run_path / "config.yaml")
         size = int((config.get("task") or {}).get("train_size") or 0)
-    except (OSError, ValueError, TypeError, yaml.YAMLError):
+    except (OSError, ValueError, TypeError, AttributeError):  # DamagedFile is a ValueError
         size = 0
     if size > 0:
         return size
@@ -411,7 +411,7 @@ def read_selection_run(run: int, path: str) -> tuple[SelectionRun, list[str]]:
     from insight_cli.runs import RunDir
 
     run_dir = RunDir(path)
-    metrics = sorted(run_dir.read("metrics.jsonl"), key=lambda r: r.get("step", 0))
+    metrics = sorted(run_dir.read("metrics.jsonl"), key=lambda r: np.nan_to_num(_float(r.get("step", 0))))
     lacks: list[str] = []
 
     def column(key: str) -> np.ndarray:
