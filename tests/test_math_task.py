@@ -110,6 +110,26 @@ def test_hostile_answers_score_zero_within_the_outer_bound(scorer):
     assert time.monotonic() - start < 20
 
 
+# math-verify's own signal.alarm timeout (verify_timeout_s = 1 s here) fires while parsing a 60-level power tower
+# and while comparing (10^7)! with the gold answer; the outer per-item bound (4 s) is never reached.
+SLOW_FOR_MATH_VERIFY = {"parse": "x" + "^x" * 60, "compare": "(10^{7})!"}
+
+
+@pytest.mark.parametrize("stage", SLOW_FOR_MATH_VERIFY)
+def test_math_verify_own_timeout_raises_in_the_worker_function(stage):
+    region, _ = mtask.answer_region(f"\\boxed{{{SLOW_FOR_MATH_VERIFY[stage]}}}")
+    with pytest.raises(TimeoutError, match=stage if stage == "parse" else "comparison"):
+        mtask.verify_answer("5", region, 1)  # raised only from math-verify's own TimeoutException
+
+
+def test_math_verify_own_timeouts_are_counted_in_reward_timeouts():
+    task = {"reward_workers": 1, "verify_timeout_s": 1, "item_timeout_s": 8.0, "batch_timeout_s": 60.0}
+    completions = [f"\\boxed{{{answer}}}" for answer in SLOW_FOR_MATH_VERIFY.values()] + ["\\boxed{5}"]
+    rewards, _, counters = mtask.score_batch(completions, [{"answer": "5"}] * 3, task)
+    assert rewards == [0.0, 0.0, 1.0] and counters == {"reward_timeouts": 2}
+    mtask._shutdown()
+
+
 def test_duplicates_and_cache(scorer):
     completions = ["\\boxed{\\frac{2}{4}}"] * 50
     scores, _ = scorer.score(completions, ["\\frac12"] * 50)

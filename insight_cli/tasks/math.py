@@ -20,10 +20,10 @@ Reward: the answer is the last ``\\boxed{…}`` of the completion (the prompt as
 ``math_verify.parse`` + ``verify`` with the gold answer first. Scoring runs in a small pool of worker processes
 (forkserver, so the trainer's threads and CUDA state are never forked): math-verify's own ``signal.alarm``
 timeouts work inside each worker's main thread, and the parent adds outer wall-clock bounds — a worker silent for
-``item_timeout_s`` is killed and restarted, and a batch stops at ``batch_timeout_s``. A timeout or crash scores 0
-and is counted (``reward_timeouts``). Verdicts that need no parser are decided in the parent (identical normal
-forms or equal exact numbers: correct; two different integers: wrong — :func:`quick_verdict`), and repeated
-(gold, answer) pairs are scored once (RL groups repeat answers a lot).
+``item_timeout_s`` is killed and restarted, and a batch stops at ``batch_timeout_s``. A timeout (math-verify's own
+included) or crash scores 0 and is counted (``reward_timeouts``). Verdicts that need no parser are decided in the
+parent (identical normal forms or equal exact numbers: correct; two different integers: wrong —
+:func:`quick_verdict`), and repeated (gold, answer) pairs are scored once (RL groups repeat answers a lot).
 
     from insight_cli.tasks import math
     rewards, accs, counters = math.score_batch(completions, problems, task_cfg)
@@ -351,22 +351,50 @@ def gold_text(answer: Any) -> str | None:
 @lru_cache(maxsize=4096)
 def _parse_gold(gold: str, timeout_s: int) -> list:
     """math-verify parse of a gold answer, cached per worker (every rollout of a prompt shares it)."""
+    return _parse(f"${gold}$", timeout_s)
+
+
+def _parse(text: str, timeout_s: int) -> list:
+    """math-verify's parse; an error is an empty parse, as in math-verify's default, but its own timeout
+    (``math_verify.errors.TimeoutException``, which ``raise_on_error=False`` would only log) propagates."""
     from math_verify import parse
 
-    return parse(f"${gold}$", parsing_timeout=timeout_s)
+    try:
+        return parse(text, parsing_timeout=timeout_s, raise_on_error=True)
+    except Exception:  # TimeoutException is a BaseException: not caught here
+        return []
 
 
 def verify_answer(gold: str, region: str, timeout_s: int) -> float:
-    """1.0 when math-verify finds ``region`` equivalent to ``gold`` (gold first), else 0.0. Runs in a worker."""
-    from math_verify import parse, verify
+    """1.0 when math-verify finds ``region`` equivalent to ``gold`` (gold first), else 0.0. Runs in a worker.
 
-    gold_parsed = _parse_gold(gold, int(timeout_s))
-    if not gold_parsed:
-        return 0.0
-    predicted = parse(region, parsing_timeout=int(timeout_s))
-    if not predicted:
-        return 0.0
-    return 1.0 if verify(gold_parsed, predicted, timeout_seconds=int(timeout_s)) else 0.0
+    math-verify bounds each parse and each comparison with ``signal.alarm(timeout_s)`` and, by default, turns a
+    timeout into "not equal" with a log line only. Here it raises TimeoutError instead (after every other pair of
+    parsed answers was tried), which the worker reports as a failure: scored 0 and counted in ``reward_timeouts``.
+    """
+    from itertools import product
+
+    from math_verify import verify
+    from math_verify.errors import TimeoutException
+
+    timeout_s = int(timeout_s)
+    try:
+        gold_parsed = _parse_gold(gold, timeout_s)
+        predicted = _parse(region, timeout_s) if gold_parsed else []
+    except TimeoutException:
+        raise TimeoutError(f"math-verify parse timed out ({timeout_s} s)") from None
+    timed_out = False
+    for gold_item, predicted_item in product(gold_parsed, predicted):  # math-verify's own loop, one pair at a time
+        try:
+            if verify(gold_item, predicted_item, timeout_seconds=timeout_s, raise_on_error=True):
+                return 1.0
+        except TimeoutException:
+            timed_out = True
+        except Exception:
+            continue  # an error comparing this pair means "not equal", as in math-verify's default
+    if timed_out:
+        raise TimeoutError(f"math-verify comparison timed out ({timeout_s} s)")
+    return 0.0
 
 
 def _worker_main(conn: Connection, fn: Callable[[str, str, int], float], timeout_s: int) -> None:
@@ -383,7 +411,7 @@ def _worker_main(conn: Connection, fn: Callable[[str, str, int], float], timeout
         for index, gold, region in chunk:
             try:
                 value: float | None = float(fn(gold, region, timeout_s))
-            except Exception:
+            except Exception:  # math-verify's own timeout (TimeoutError) or any crash: a failure, counted
                 value = None
             conn.send((index, value))
 
@@ -488,7 +516,9 @@ class VerifierPool:
             worker.last = time.monotonic()
 
     def _collect(self, worker: _Worker, results: list, pending: deque[int]) -> int:
-        """Read every result the worker has sent; a closed pipe means it crashed. Returns failures."""
+        """Read every result the worker has sent; a closed pipe means it crashed. Returns failures: items the
+        worker could not score (None: a timeout or exception inside it) and the item it crashed on."""
+        failures = 0
         try:
             while worker.conn.poll():
                 message = worker.conn.recv()
@@ -498,12 +528,13 @@ class VerifierPool:
                 if worker.inflight and worker.inflight[0] == index:
                     worker.inflight.popleft()
                     results[index] = value
+                    failures += value is None
                     worker.last = time.monotonic()
         except (EOFError, OSError):
             if worker.inflight:
-                return self._fail_current(worker, pending)
+                return failures + self._fail_current(worker, pending)
             self._replace(worker)
-        return 0
+        return failures
 
     def run(self, items: Sequence[tuple[str, str]], batch_timeout_s: float = 300.0) -> tuple[list, int]:
         """Scores of ``(gold, region)`` items (None where a worker timed out or crashed) and the failure count."""
