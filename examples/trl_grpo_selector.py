@@ -51,7 +51,7 @@ def digits_first(completions: list[str], **kwargs) -> list[float]:
 # --- your model: a hub checkpoint, or the tiny local one
 def tiny_model_and_tokenizer(seed: int = 0):
     """A freshly initialised 2-layer Qwen3 (hidden 64) and a character-level tokenizer, built in memory."""
-    from insight_cli.train.model import build_tiny_model, build_tokenizer
+    from insight_cli.train.tiny import build_tiny_model, build_tokenizer
 
     tokenizer = build_tokenizer()
     shape = SimpleNamespace(

@@ -33,6 +33,13 @@ class ConfigError(ValueError):
     """Bad configuration input; the message is one line that names the problem and the fix."""
 
 
+def default_results_dir() -> Path:
+    """``paths.results_dir`` of the default config ($INSIGHT_RESULTS_DIR, else results/) without composing it all:
+    the one place commands that take ``--results-dir`` (status, logs, report) get their default."""
+    paths = OmegaConf.create({"paths": OmegaConf.load(conf_dir() / "paths" / "default.yaml")})
+    return Path(str(paths.paths.results_dir))
+
+
 def conf_dir() -> Path:
     """The ``conf/`` folder: $INSIGHT_CONF_DIR, else the one beside the package (editable install / checkout)."""
     env = os.environ.get("INSIGHT_CONF_DIR")

@@ -20,7 +20,7 @@ def group_overrides(**flags: str | None) -> list[str]:
 
 def results_folder(results_dir: Path | None) -> Path:
     """``--results-dir`` (default: paths.results_dir): a folder, or a path not created yet; a file is an error."""
-    from insight_cli.cli.status_cmd import default_results_dir
+    from insight_cli.config import default_results_dir
 
     root = results_dir or default_results_dir()
     if root.exists() and not root.is_dir():

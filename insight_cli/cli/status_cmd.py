@@ -19,16 +19,6 @@ Examples:
 """
 
 
-def default_results_dir() -> Path:
-    """paths.results_dir of the default config ($INSIGHT_RESULTS_DIR, else results/), without composing it all."""
-    from omegaconf import OmegaConf
-
-    from insight_cli.config import conf_dir
-
-    paths = OmegaConf.create({"paths": OmegaConf.load(conf_dir() / "paths" / "default.yaml")})
-    return Path(str(paths.paths.results_dir))
-
-
 def status(
     sweep: str = typer.Argument(None, help="Sweep name (a folder of the results directory); none: all sweeps."),
     results_dir: Path = typer.Option(None, "--results-dir", help="Default: paths.results_dir ($INSIGHT_RESULTS_DIR)."),

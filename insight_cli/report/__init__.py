@@ -41,12 +41,6 @@ def _choices(value: str | None, allowed: Sequence[str], what: str) -> list[str]:
     return picked
 
 
-def default_results_dir() -> Path:
-    """``paths.results_dir``'s default (conf/paths/default.yaml) without composing a config: $INSIGHT_RESULTS_DIR or
-    ./results."""
-    return Path(os.environ.get("INSIGHT_RESULTS_DIR", "results"))
-
-
 def _target(value: float | None) -> float | None:
     if value is None:
         return None
@@ -100,7 +94,11 @@ def make_report(
     if fmt not in FORMATS:
         raise ReportError(f"unknown format {fmt}: choose from {', '.join(FORMATS)}")
     goal = _target(target)
-    root = Path(results_dir) if results_dir is not None else default_results_dir()
+    if results_dir is None:
+        from insight_cli.config import default_results_dir
+
+        results_dir = default_results_dir()
+    root = Path(results_dir)
     coll = collect(root, sweeps=sweeps, filters=filters, cache=cache)
     if benchmark is not None and benchmark not in set(coll.evals["benchmark"].astype(str)):
         known = ", ".join(sorted(set(coll.evals["benchmark"].astype(str)))) or "none (no evaluation yet)"

@@ -242,9 +242,9 @@ def build_warm_started_model(model_cfg: Any, folder: Path, progress: bool = True
     """Initialise the tiny model, fine-tune it on generated problems, save it to ``folder``; return statistics."""
     import torch
 
-    from insight_cli.train.model import build_tiny_model, build_tokenizer
     from insight_cli.train.progress import progress_bar
     from insight_cli.train.stopping import raise_if_stopped
+    from insight_cli.train.tiny import build_tiny_model, build_tokenizer
 
     ws = model_cfg.warmstart
     tokenizer = build_tokenizer()
