@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,12 +66,15 @@ def warn(path: str | Path, problem: str) -> None:
 
 # --------------------------------------------------------------------------- bytes and text
 def read_bytes(path: str | Path, limit: int) -> bytes:
-    """The file's bytes, refusing one over ``limit`` bytes before reading it."""
+    """The file's bytes, refusing one over ``limit`` bytes, or not a regular file (a FIFO would block), unread."""
     path = Path(path)
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        size = info.st_size
+        if not stat.S_ISREG(info.st_mode):
+            raise DamagedFile(path, "is not a regular file")
         if size > limit:
-            raise DamagedFile(path, f"is {size / 2**20:.0f} MiB, over the {limit / 2**20:.0f} MiB limit; not read")
+            raise DamagedFile(path, f"holds {size:,} bytes, over the {limit:,}-byte limit")
         return path.read_bytes()
     except (FileNotFoundError, DamagedFile):
         raise

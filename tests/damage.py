@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,11 @@ def _binary(path: Path) -> None:
 
 def _utf16(path: Path) -> None:
     path.write_bytes(path.read_text().encode("utf-16"))
+
+
+def _fifo(path: Path) -> None:
+    path.unlink()
+    os.mkfifo(path)
 
 
 def _append(text: str) -> Callable[[Path], None]:
@@ -91,6 +97,7 @@ CASES = [
     Damage("status-list", "status.json", _write("[1, 2, 3]\n"), "holds a list"),
     Damage("status-empty", "status.json", _write(""), "is empty"),
     Damage("status-deep", "status.json", _write("[" * DEEP + "]" * DEEP), "not valid JSON"),
+    Damage("status-fifo", "status.json", _fifo, "not a regular file"),  # reading it would block for good
     Damage("meta-binary", "meta.json", _binary, "is not text"),
     Damage("meta-list", "meta.json", _write("[]\n"), "holds a list"),
     Damage("ledger-binary", "ledger.jsonl", _binary, "is not text"),

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from insight_cli.cli.app import app
 from insight_cli.runs import RunDir
-from insight_cli.safe_read import DamagedFile, load_yaml
+from insight_cli.safe_read import DamagedFile, load_yaml, read_text
 
 # The files each command reads (logs: meta.json names the log, status.json ends `-f`; config.yaml only if missing).
 READS = {
@@ -137,3 +137,10 @@ def test_yaml_aliases_are_refused_before_anything_is_expanded(tmp_path):
     path.write_text("base: &b {lr: 1}\nrun: *b\n")  # harmless, but insight never writes aliases
     with pytest.raises(DamagedFile, match="alias"):
         load_yaml(path)
+
+
+def test_a_file_over_its_size_limit_is_refused_unread(tmp_path):
+    path = tmp_path / "status.json"
+    path.write_text('{"state": "done"}')
+    with pytest.raises(DamagedFile, match="holds 17 bytes, over the 16-byte limit"):
+        read_text(path, limit=16)
