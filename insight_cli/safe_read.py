@@ -127,9 +127,9 @@ def _parse_json(text: str) -> Any:
 
 
 # --------------------------------------------------------------------------- documents
-def load_json(path: str | Path, expect: type = dict) -> Any:
+def load_json(path: str | Path, expect: type = dict, limit: int = MAX_DOCUMENT_BYTES) -> Any:
     """One JSON document (status.json, meta.json) of type ``expect``."""
-    text = read_text(path)
+    text = read_text(path, limit)
     if not text.strip():
         raise DamagedFile(path, "is empty")
     try:

@@ -459,7 +459,7 @@ class MetricsCache:
         self.entries: dict[str, dict] = {}
         self.changed = False
         try:
-            stored = load_json(self.path)
+            stored = load_json(self.path, limit=MAX_JSONL_BYTES)  # a few hundred bytes per run
             if stored.get("version") == self.VERSION:
                 self.entries = stored["entries"]
         except (OSError, DamagedFile, KeyError):
