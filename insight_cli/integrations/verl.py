@@ -72,7 +72,7 @@ def _root_select(config: Any, key: str) -> Any:
 
 
 def as_id_array(values: Any) -> np.ndarray:
-    """Prompt ids as int64 when every id is an integer, else as strings (the same rule for the dataset and batches)."""
+    """The dataset's prompt ids: int64 when every id is an integer, else strings (batches are cast to the same)."""
     array = np.asarray(values)
     if array.dtype.kind in "iu":
         return array.astype(np.int64)
@@ -104,35 +104,55 @@ def read_stable_ids(data_source: Sized, id_key: str) -> np.ndarray:
 
 
 class StableIds:
-    """Maps stable prompt ids to dataset rows: one sort at start, then a binary search per rollout (any id type)."""
+    """Maps stable prompt ids to dataset rows. Integer ids in a compact range (verl's numbering) use a dense table,
+    one array lookup per id; any other ids (strings, sparse integers) one sort at start and a binary search each."""
 
     def __init__(self, ids: np.ndarray):
-        self.order = np.argsort(ids, kind="stable")
-        self.sorted = ids[self.order]
-        repeated = np.flatnonzero(self.sorted[1:] == self.sorted[:-1])
+        self.dtype = ids.dtype
+        order = np.argsort(ids, kind="stable")
+        ordered = ids[order]
+        repeated = np.flatnonzero(ordered[1:] == ordered[:-1])
         if len(repeated):
-            first = self.sorted[repeated[0]]
-            rows = self.order[self.sorted == first][:2].tolist()
+            first = ordered[repeated[0]]
+            rows = order[ordered == first][:2].tolist()
             raise ValueError(
                 f"prompt id {first!r} is on several rows ({rows}): the sampler needs one id per prompt; number the "
                 "rows after concatenating the training files (docs/verl.md, 'Preparing the dataset')"
             )
+        self.order, self.sorted, self.table, self.low = order, ordered, None, 0
+        if ids.dtype.kind == "i" and len(ids) and int(ordered[-1]) - int(ordered[0]) < 4 * len(ids) + 1024:
+            self.low = int(ordered[0])
+            self.table = np.full(int(ordered[-1]) - self.low + 1, -1, dtype=np.int64)
+            self.table[ids - self.low] = np.arange(len(ids), dtype=np.int64)
+
+    def cast(self, values: Any) -> np.ndarray:
+        """Ids from a batch column (verl keeps them as an object array) in the dataset ids' dtype."""
+        try:
+            return np.asarray(values).astype(self.dtype)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"the batch's prompt ids ({np.asarray(values)[:3].tolist()}) are not of the dataset's id type "
+                f"({self.dtype}): prepare the training files and the batch ids with the same extra_info key"
+            ) from None
 
     def rows(self, ids: np.ndarray) -> np.ndarray:
         """Dataset rows of ``ids``; an id that is not in the dataset is an error."""
-        ids = ids.astype(self.sorted.dtype, copy=False)
-        where = np.minimum(np.searchsorted(self.sorted, ids), len(self.sorted) - 1)
-        unknown = self.sorted[where] != ids
+        if self.table is not None:
+            offset = ids - self.low
+            inside = (offset >= 0) & (offset < len(self.table))
+            rows = np.where(inside, self.table[np.where(inside, offset, 0)], -1)
+            unknown = rows < 0
+        else:
+            where = np.minimum(np.searchsorted(self.sorted, ids), len(self.sorted) - 1)
+            rows, unknown = self.order[where], self.sorted[where] != ids
         if unknown.any():
-            raise ValueError(
-                f"update got prompt ids that are not in the training dataset: {ids[unknown][:3].tolist()}"
-            )
-        return self.order[where]
+            raise ValueError(f"update got prompt ids that are not in the training set: {ids[unknown][:3].tolist()}")
+        return rows
 
 
-def group_rollouts(rows: np.ndarray, solved: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(prompt rows, successes, trials): the rollouts of each prompt counted together, in any row order."""
-    prompts, inverse = np.unique(rows, return_inverse=True)
+def group_rollouts(keys: np.ndarray, solved: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(distinct keys, successes, trials): the rollouts of each prompt counted together, in any row order."""
+    prompts, inverse = np.unique(keys, return_inverse=True)
     successes = np.bincount(inverse, weights=solved.astype(np.float64), minlength=len(prompts))
     trials = np.bincount(inverse, minlength=len(prompts)).astype(np.float64)
     return prompts, successes, trials
@@ -202,13 +222,13 @@ class InsightSampler(_SamplerBase):
             self._resume_epoch = False
         else:
             self.epoch_yielded = 0
-        while self.epoch_yielded < len(self):
+        while self.epoch_yielded < len(self):  # an epoch is a whole number of steps
             if self.step_cursor >= len(self.step_rows):
                 self._choose_step()
-            row = int(self.step_rows[self.step_cursor])
-            self.step_cursor += 1
-            self.epoch_yielded += 1
-            yield row
+            for row in self.step_rows[self.step_cursor :].tolist():
+                self.step_cursor += 1
+                self.epoch_yielded += 1
+                yield row
 
     def _choose_step(self) -> None:
         if self.awaiting:
@@ -226,10 +246,10 @@ class InsightSampler(_SamplerBase):
         are read from ``extra_info`` itself."""
         columns = batch.non_tensor_batch
         if self.id_key == "index" and "index" in columns:
-            return as_id_array(columns["index"])
+            return self.ids.cast(columns["index"])
         if "extra_info" not in columns:
             raise ValueError(f"the batch has no extra_info column to read the prompt id extra_info.{self.id_key} from")
-        return as_id_array([info[self.id_key] for info in columns["extra_info"]])
+        return self.ids.cast([info[self.id_key] for info in columns["extra_info"]])
 
     def batch_scores(self, batch: Any) -> np.ndarray:
         """Each rollout's score: the ``score_key`` column, else ``token_level_scores`` summed over tokens."""
@@ -239,16 +259,18 @@ class InsightSampler(_SamplerBase):
 
     def update(self, batch: Any) -> None:
         """Fold one step's scored rollouts into the selector (verl calls this after every step)."""
-        rows = self.ids.rows(self.batch_ids(batch))
         solved = np.nan_to_num(self.batch_scores(batch), nan=-np.inf) >= self.threshold
-        prompts, successes, trials = group_rollouts(rows, solved)
+        prompt_ids, successes, trials = group_rollouts(self.batch_ids(batch), solved)
+        rows = self.ids.rows(prompt_ids)  # one lookup per prompt, not per rollout
         # fold in, in the order the prompts were chosen (what insight's own loop does)
         chosen = self.step_rows
-        present = np.isin(chosen, prompts)
-        if not np.isin(prompts, chosen).all():
-            strays = prompts[~np.isin(prompts, chosen)][:3].tolist()
+        by_row = np.argsort(rows)
+        where = np.minimum(np.searchsorted(rows[by_row], chosen), len(rows) - 1)
+        present = rows[by_row][where] == chosen
+        if present.sum() != len(rows):
+            strays = np.setdiff1d(rows, chosen)[:3].tolist()
             raise ValueError(f"update got rollouts of dataset rows {strays} that were not chosen for this step")
-        order = np.searchsorted(prompts, chosen[present])
+        order = by_row[where[present]]
         self._observe(chosen[present], successes[order], trials[order])
 
     def _observe(self, rows: np.ndarray, successes: np.ndarray, trials: np.ndarray) -> None:
