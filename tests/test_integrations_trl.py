@@ -191,3 +191,14 @@ def test_a_damaged_selection_file_is_a_warning_not_a_crash(example, tmp_path):
         warnings.simplefilter("always")
         assert trainer.load_selection(folder) is False
     assert any("selection.npz is unreadable" in str(w.message) for w in caught)
+
+
+def test_selectors_and_the_verl_sampler_import_without_torch_or_trl():
+    """DESIGN §1/§8: the selectors stay free of both trainers; the integrations import them, never the reverse."""
+    code = (
+        "import sys, insight_cli.selectors, insight_cli.integrations.verl, insight_cli.integrations.spec; "
+        "print(sorted(m for m in ('torch', 'trl', 'verl', 'transformers') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
