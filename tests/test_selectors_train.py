@@ -23,6 +23,10 @@ def test_grpo_miniature_completes_with_every_selector(name, tmp_path, tiny_overr
     if name == "dynamic_sampling":  # extra generation batches are charged: at least M·K per step, at most the cap
         cap = cfg.selector.max_gen_batches
         assert all(step * m * k <= r <= step * cap * m * k for step, r in enumerate(rollouts, start=1))
+    elif name == "cropi":  # its offline rollouts (training pool and validation sets) are charged at the first step
+        s, pool = cfg.selector, cfg.task.train_size
+        offline = s.train_rollouts * pool + s.valid_rollouts * 2 * s.valid_size
+        assert rollouts == [offline + m * k, offline + 2 * m * k]
     else:
         assert rollouts == [m * k, 2 * m * k]
     chosen = [np.asarray(s["prompt_ids"]) for s in run_dir.read("selection.jsonl")]
