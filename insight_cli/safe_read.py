@@ -8,9 +8,10 @@ the sweep ledger goes through here, so a damaged file becomes one warning naming
         print(f"warning: {exc}")
 
 What is refused (``DamagedFile``, whose message names the file and the problem): a file over its size limit; bytes
-that are not UTF-8 text (binary files, UTF-16); JSON or YAML nested deeper than ``MAX_DEPTH`` (json.loads of
-100,000 ``[`` raises RecursionError, libyaml and pyarrow crash the process on it); YAML aliases (an alias bomb
-expands exponentially); a document of the wrong type (status.json holding a list). A missing file is not damage:
+that are not UTF-8 text (binary files, UTF-16); a document nested deeper than ``MAX_DEPTH`` and a JSON line too deep
+for Python's parser (json.loads of 100,000 ``[`` raises RecursionError; libyaml and pyarrow crash the process on
+such input, so it never reaches them); YAML aliases (an alias bomb expands exponentially); a document of the wrong
+type (status.json holding a list). A missing file is not damage:
 ``FileNotFoundError`` passes through, so callers tell "not written yet" from "damaged".
 
 JSONL files are read line by line in spirit: a damaged line is skipped and counted (:class:`JsonLines`), the rest of
@@ -31,7 +32,7 @@ from typing import Any
 MAX_DOCUMENT_BYTES = 16 * 2**20
 # metrics/eval/selection.jsonl and ledger.jsonl: about 1 kB a training step, so 10⁵ steps fit
 MAX_JSONL_BYTES = 256 * 2**20
-# deepest nesting of lists/mappings accepted; insight writes at most 3 levels
+# deepest nesting of lists/mappings accepted in a document; insight writes a handful of levels
 MAX_DEPTH = 64
 
 
@@ -175,7 +176,6 @@ class JsonLines:
 
     records: list[dict] = field(default_factory=list)
     bad: list[int] = field(default_factory=list)
-    lines: int = 0
     truncated: bool = False  # the only bad line is the last, with no newline: a writer killed mid-line
 
     def problem(self) -> str | None:
@@ -194,7 +194,6 @@ def json_lines(path: str | Path, limit: int = MAX_JSONL_BYTES) -> JsonLines:
     body = text.strip()
     if not body:
         return out
-    out.lines = body.count("\n") + 1
     try:  # fast path: the whole file as one JSON array
         records = _parse_json("[" + body.replace("\n", ",") + "]")
         if all(isinstance(r, dict) for r in records):
