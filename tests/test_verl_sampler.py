@@ -199,13 +199,16 @@ def test_resume_without_journal_warns_that_one_step_is_lost(tmp_path):
     assert any("before step 2's outcomes reached the sampler" in str(w.message) for w in caught)
 
 
-def test_asking_for_a_step_before_update_is_an_error(tmp_path):
+def test_a_step_before_update_or_a_second_update_is_an_error(tmp_path):
     train_file, _ = write_dataset(tmp_path)
-    _, loader = build_loader(verl_config(train_file))
+    sampler, loader = build_loader(verl_config(train_file))
     batches = iter(loader)
-    next(batches)
+    batch = scored_batch(next(batches), step=1, shuffle_seed=1)
     with pytest.raises(RuntimeError, match="before update\\(\\) fed the previous step's outcomes"):
         next(batches)
+    sampler.update(batch=batch)
+    with pytest.raises(RuntimeError, match="without a step chosen since the last update"):
+        sampler.update(batch=batch)
 
 
 def test_bad_datasets_and_settings_are_one_line_errors(tmp_path):

@@ -259,6 +259,8 @@ class InsightSampler(_SamplerBase):
 
     def update(self, batch: Any) -> None:
         """Fold one step's scored rollouts into the selector (verl calls this after every step)."""
+        if not self.awaiting:
+            raise RuntimeError("InsightSampler.update() came without a step chosen since the last update")
         solved = np.nan_to_num(self.batch_scores(batch), nan=-np.inf) >= self.threshold
         prompt_ids, successes, trials = group_rollouts(self.batch_ids(batch), solved)
         rows = self.ids.rows(prompt_ids)  # one lookup per prompt, not per rollout
