@@ -68,11 +68,23 @@ class _StopSignals:
 
             request_stop()
 
+    def _interrupt(self, signum: int, frame: Any) -> None:
+        """Ctrl-C on a run in this process: the first stops it like SIGTERM (checkpoint at the end of the step),
+        a second aborts at once."""
+        from insight_cli.train.stopping import stop_requested
+
+        if stop_requested():
+            raise KeyboardInterrupt("interrupted again: aborted without a checkpoint of the current step")
+        print("stopping at the end of this step (Ctrl-C again aborts at once)", file=sys.stderr, flush=True)
+        self._handle(signum, frame)
+
     def install(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             return
         for signum in (self.preempt_signal, signal.SIGTERM):
             self._previous[signum] = signal.signal(signum, self._handle)
+        if self.in_process:
+            self._previous[signal.SIGINT] = signal.signal(signal.SIGINT, self._interrupt)
 
     def restore(self) -> None:
         for signum, handler in self._previous.items():
