@@ -13,12 +13,13 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import socket
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from insight_cli.safe_read import DamagedFile, json_lines, load_json, warn
+from insight_cli.safe_read import DamagedFile, JsonLines, json_lines, load_json, warn
 
 # Keys that do not change what is computed, hence not part of the run identity.
 IDENTITY_EXCLUDED = ("launcher", "tracking", "paths", "sweep")
@@ -177,8 +178,28 @@ class RunDir:
             path = self.file(name)
             if not path.exists():
                 continue
-            kept = [r for r in read_jsonl(path) if _step_of(r) <= step]
+            try:
+                lines = json_lines(path)
+                damaged = bool(lines.bad) and not lines.truncated
+            except DamagedFile:
+                lines, damaged = JsonLines(), True
+            if damaged:  # nothing a user ran is lost: the file as it was stays beside the rewritten one
+                kept_as = _free_name(path.with_name(f"{name}.damaged"))
+                shutil.copy2(path, kept_as)
+                warn(
+                    path, f"is damaged; kept as {kept_as.name}, rewritten with its readable records up to step {step}"
+                )
+            kept = [r for r in lines.records if _step_of(r) <= step]
             atomic_write_text(path, "".join(json.dumps(r, default=_json_default) + "\n" for r in kept))
+
+
+def _free_name(path: Path) -> Path:
+    """``path``, or ``path.1``, ``path.2``… : the first that does not exist yet."""
+    candidate, number = path, 0
+    while candidate.exists():
+        number += 1
+        candidate = path.with_name(f"{path.name}.{number}")
+    return candidate
 
 
 def _step_of(record: Mapping[str, Any]) -> float:

@@ -144,3 +144,22 @@ def test_a_file_over_its_size_limit_is_refused_unread(tmp_path):
     path.write_text('{"state": "done"}')
     with pytest.raises(DamagedFile, match="holds 17 bytes, over the 16-byte limit"):
         read_text(path, limit=16)
+
+
+@pytest.mark.parametrize("damage", ["binary", "bad-line"])
+def test_resuming_over_a_damaged_jsonl_keeps_the_file_as_it_was(tmp_path, damage, capsys):
+    """truncate_after (every resume) rewrites the JSONL files; a damaged one is first kept beside it, byte for byte,
+    and the rewrite keeps its readable records up to the checkpoint: nothing a user ran is lost."""
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    good = [{"step": 1, "loss": 0.5}, {"step": 2, "loss": 0.4}, {"step": 3, "loss": 0.3}]
+    body = "".join(f'{{"step": {r["step"]}, "loss": {r["loss"]}}}\n' for r in good)
+    original = b"\x00\xff\xfe binary" if damage == "binary" else (body + "{not json\n").encode()
+    run.file("metrics.jsonl").write_bytes(original)
+    run.truncate_after(2)
+    assert (run.path / "metrics.jsonl.damaged").read_bytes() == original
+    assert "metrics.jsonl.damaged" in capsys.readouterr().err
+    assert list(run.read("metrics.jsonl")) == ([] if damage == "binary" else good[:2])
+    run.file("metrics.jsonl").write_bytes(original)
+    run.truncate_after(2)  # a second damaged rewrite never overwrites the first copy
+    assert (run.path / "metrics.jsonl.damaged.1").read_bytes() == original
