@@ -79,6 +79,8 @@ def read_bytes(path: str | Path, limit: int) -> bytes:
         return path.read_bytes()
     except (FileNotFoundError, DamagedFile):
         raise
+    except NotADirectoryError:  # a folder on its path is a file: the file cannot exist, it is missing, not damaged
+        raise FileNotFoundError(path) from None
     except OSError as exc:
         raise DamagedFile(path, f"cannot be read ({exc.strerror or type(exc).__name__})") from None
 
