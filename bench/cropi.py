@@ -1,8 +1,8 @@
 """What a CROPI refresh costs: time and peak memory against pool size and model size on the CPU miniature, and the
 sparse random projection alone on a synthetic gradient of 10⁸ (and 10⁹, if memory allows) coordinates.
 
-    python bench/cropi.py                       # ~5-10 minutes on one core
-    python bench/cropi.py --pools 64 256 --widths 128 --projection-dims 100000000   # a quick look
+    python bench/cropi.py                       # the full grid: ~30 minutes on one busy core
+    python bench/cropi.py --pools 64 256 --widths 64 256 --width-pool 64 --valid-prompts 8   # ~12 minutes
 
 Refresh = the trainer's work at a stage start (insight_cli/train/influence.py): one off-policy gradient per pool
 prompt (8 rollouts of 40 tokens each, the miniature's sizes), gathered at the projection's kept coordinates and
@@ -13,13 +13,15 @@ tokens: the cost does not depend on the weights or the text. Offline generation 
 Projection alone: the coordinate subset (the reference keeps 15M of 1.5B coordinates), the gather, and the Gaussian
 stage to k. The Gaussian stage at the paper's k = 32,768 generates 15M × 32,768 normals per call (~4.9·10¹¹): it is
 timed on a few blocks and extrapolated linearly in the blocks (marked "extrapolated"); the miniature's k = 1,024 is
-timed whole. Peak memory is the process's resident set sampled every 5 ms, above its level before the measurement.
+timed on blocks like the rest. Peak memory is the resident set sampled every 5 ms, above its level before the
+measurement (each refresh row runs in a fresh process, so one row's freed memory does not hide the next one's).
 Prints one table per part and a final line with the refresh cost per pool prompt and the 1.5B-scale extrapolation.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import threading
 import time
@@ -98,11 +100,12 @@ def random_rollouts(prompts: int, g: int, seed: int) -> Rollouts:
     )
 
 
-def refresh_row(pool: int, width: int) -> dict:
+def refresh_row(pool: int, width: int, valid_prompts: int) -> dict:
+    torch.set_num_threads(1)
     model = tiny_model(width)
     params = sum(p.numel() for p in trainable(model))
     train = random_rollouts(pool, G_TRAIN, seed=pool)
-    valid = [random_rollouts(VALID_PROMPTS, G_VALID, seed=1000 + k) for k in range(2)]
+    valid = [random_rollouts(valid_prompts, G_VALID, seed=1000 + k) for k in range(2)]
     start = time.perf_counter()
     projection = SparseProjection(params, SPARSE_DIM, PROJ_DIM, seed=0)
     built = time.perf_counter() - start
@@ -179,12 +182,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pools", type=int, nargs="+", default=[64, 256, 1024])
     parser.add_argument("--widths", type=int, nargs="+", default=[64, 128, 256])
-    parser.add_argument("--projection-dims", type=int, nargs="+", default=[10**8, 10**9])
+    parser.add_argument("--projection-dims", type=int, nargs="*", default=[10**8, 10**9])
+    parser.add_argument("--valid-prompts", type=int, default=VALID_PROMPTS, help="per validation set (2 sets)")
+    parser.add_argument("--width-pool", type=int, default=256, help="pool size of the rows that vary the width")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
     print(
-        f"Refresh (train prompts × {G_TRAIN} rollouts + 2 validation sets × {VALID_PROMPTS} prompts × {G_VALID}; "
+        f"Refresh (train prompts × {G_TRAIN} rollouts + 2 validation sets × {args.valid_prompts} prompts × {G_VALID}; "
         f"kept {SPARSE_DIM:,} coordinates → k = {PROJ_DIM:,}; batches of {BATCH})"
     )
     header = f"{'pool':>6} {'width':>6} {'params':>10} {'P built s':>10} {'train s':>9} {'valid s':>9} " + (
@@ -192,9 +197,11 @@ def main() -> None:
     )
     print(header)
     rows = []
-    configs = [(p, 128) for p in args.pools] + [(256, w) for w in args.widths if w != 128 or 256 not in args.pools]
+    configs = [(p, 128) for p in args.pools]
+    configs += [(args.width_pool, w) for w in args.widths if (args.width_pool, w) not in configs]
     for pool, width in configs:
-        r = refresh_row(pool, width)
+        with multiprocessing.get_context("spawn").Pool(1) as worker:  # a fresh process: its own memory peak
+            r = worker.apply(refresh_row, (pool, width, args.valid_prompts))
         rows.append(r)
         print(
             f"{r['pool']:>6} {r['width']:>6} {r['params']:>10,} {r['projection_s']:>10.2f} {r['train_s']:>9.2f} "
@@ -224,6 +231,8 @@ def main() -> None:
                 flush=True,
             )
 
+    if not rows:
+        return
     small = next((r for r in rows if r["pool"] == min(args.pools) and r["width"] == 128), rows[0])
     large = next((r for r in rows if r["pool"] == max(args.pools) and r["width"] == 128), rows[-1])
     ratio = large["train_s"] / max(small["train_s"], 1e-9)
