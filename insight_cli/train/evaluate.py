@@ -7,7 +7,7 @@ The same routine measures per-prompt success on the training pool for the ``prio
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -16,6 +16,55 @@ import numpy as np
 def transformers_cache(name: str) -> str | None:
     """``model.generation_cache`` as transformers' ``cache_implementation`` (None: its default, the dynamic cache)."""
     return None if name == "dynamic" else name
+
+
+def generate_batches(
+    model,
+    tokenizer,
+    texts: list[str],
+    temperature: float,
+    max_new_tokens: int,
+    batch_size: int,
+    seed: int,
+    cache: str = "dynamic",
+    phase: str = "an evaluation",
+) -> Iterator[tuple[int, Any]]:
+    """One sampled completion per text (pure sampling: no top-k/top-p), ``batch_size`` texts at a time, without
+    touching the global RNG: yields (index of the batch's first text, its completions' token ids).
+
+    ``cache``: transformers' KV cache, ``dynamic`` or ``static`` (``model.generation_cache``; same samples).
+    A stop request (train/stopping.py) raises StopRequested between two batches; ``phase`` names the work for it."""
+    import torch
+
+    from insight_cli.train.stopping import raise_if_stopped
+
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    devices = [device.index or 0] if device.type == "cuda" else []
+    try:
+        with torch.random.fork_rng(devices=devices), torch.no_grad():
+            torch.manual_seed(seed)
+            for start in range(0, len(texts), batch_size):
+                raise_if_stopped(phase)
+                enc = tokenizer(
+                    texts[start : start + batch_size], return_tensors="pt", padding=True, add_special_tokens=False
+                ).to(device)
+                out = model.generate(
+                    **enc,
+                    do_sample=True,
+                    temperature=temperature,
+                    top_k=0,
+                    top_p=1.0,
+                    max_new_tokens=max_new_tokens,
+                    pad_token_id=tokenizer.pad_token_id,
+                    cache_implementation=transformers_cache(cache),
+                    disable_compile=True,
+                )
+                yield start, out[:, enc["input_ids"].shape[1] :]
+    finally:
+        if was_training:
+            model.train()
 
 
 def sample_completions(
@@ -30,40 +79,13 @@ def sample_completions(
     cache: str = "dynamic",
     phase: str = "an evaluation",
 ) -> list[list[str]]:
-    """n sampled completions per prompt (pure sampling: no top-k/top-p), without touching the global RNG.
-
-    ``cache``: transformers' KV cache, ``dynamic`` or ``static`` (``model.generation_cache``; same samples).
-    A stop request (train/stopping.py) raises StopRequested between two batches; ``phase`` names the work for it."""
-    import torch
-
-    from insight_cli.train.stopping import raise_if_stopped
-
-    device = next(model.parameters()).device
+    """n sampled completions per prompt, as text (:func:`generate_batches` over every prompt repeated n times)."""
     flat = [p for p in prompts for _ in range(n_samples)]
     texts: list[str] = []
-    was_training = model.training
-    model.eval()
-    devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices), torch.no_grad():
-        torch.manual_seed(seed)
-        for start in range(0, len(flat), batch_size):
-            raise_if_stopped(phase)
-            chunk = flat[start : start + batch_size]
-            enc = tokenizer(chunk, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
-            out = model.generate(
-                **enc,
-                do_sample=True,
-                temperature=temperature,
-                top_k=0,
-                top_p=1.0,
-                max_new_tokens=max_new_tokens,
-                pad_token_id=tokenizer.pad_token_id,
-                cache_implementation=transformers_cache(cache),
-                disable_compile=True,
-            )
-            texts.extend(tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True))
-    if was_training:
-        model.train()
+    for _, completions in generate_batches(
+        model, tokenizer, flat, temperature, max_new_tokens, batch_size, seed, cache=cache, phase=phase
+    ):
+        texts.extend(tokenizer.batch_decode(completions, skip_special_tokens=True))
     return [texts[i * n_samples : (i + 1) * n_samples] for i in range(len(prompts))]
 
 

@@ -103,9 +103,8 @@ def generate_rollouts(
 ) -> Rollouts:
     """n sampled completions per problem from ``model`` (pure sampling), their shaped rewards and π_β's log-probs,
     without touching the global RNG."""
-    from insight_cli.train.evaluate import transformers_cache
+    from insight_cli.train.evaluate import generate_batches
 
-    device = next(model.parameters()).device
     eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
     prompts = [tokenizer(p["prompt"], add_special_tokens=False)["input_ids"] for p in problems]
     lp = max(len(p) for p in prompts)
@@ -116,35 +115,19 @@ def generate_rollouts(
     completion_len = np.zeros((len(prompts), n), dtype=np.int64)
     rewards = np.zeros((len(prompts), n), dtype=np.float32)
     flat = [(i, j) for i in range(len(prompts)) for j in range(n)]
-    was_training = model.training
-    model.eval()
-    devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices), torch.no_grad():
-        torch.manual_seed(seed)
-        for start in range(0, len(flat), batch_size):
-            chunk = flat[start : start + batch_size]
-            texts = [problems[i]["prompt"] for i, _ in chunk]
-            enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
-            out = model.generate(
-                **enc,
-                do_sample=True,
-                temperature=temperature,
-                top_k=0,
-                top_p=1.0,
-                max_new_tokens=max_new_tokens,
-                pad_token_id=pad,
-                cache_implementation=transformers_cache(cache),
-                disable_compile=True,
-            )
-            new = out[:, enc["input_ids"].shape[1] :]
-            lengths = _completion_lengths(new, eos).cpu().numpy()
-            new = new.cpu().numpy()
-            for row, (i, j) in enumerate(chunk):
-                length = int(lengths[row])
-                completion_ids[i, j, :length] = new[row, :length]
-                completion_len[i, j] = length
-                text = tokenizer.decode(new[row, :length].tolist(), skip_special_tokens=True)
-                rewards[i, j] = float(score(text, problems[i], task_cfg)[0])
+    texts = [problems[i]["prompt"] for i, _ in flat]
+    batches = generate_batches(
+        model, tokenizer, texts, temperature, max_new_tokens, batch_size, seed, cache=cache, phase="CROPI's rollouts"
+    )
+    for start, new in batches:
+        lengths = _completion_lengths(new, eos).cpu().numpy()
+        new = new.cpu().numpy()
+        for row, (i, j) in enumerate(flat[start : start + batch_size]):
+            length = int(lengths[row])
+            completion_ids[i, j, :length] = new[row, :length]
+            completion_len[i, j] = length
+            text = tokenizer.decode(new[row, :length].tolist(), skip_special_tokens=True)
+            rewards[i, j] = float(score(text, problems[i], task_cfg)[0])
     rollouts = Rollouts(
         prompt_ids,
         np.array([len(p) for p in prompts]),
@@ -153,8 +136,10 @@ def generate_rollouts(
         rewards,
         np.zeros(completion_ids.shape, dtype=np.float32),
     )
-    for i in range(len(prompts)):
-        with torch.no_grad():
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for i in range(len(prompts)):
             rollouts.behaviour_logp[i] = token_logps(model, rollouts, i).float().cpu().numpy()
     if was_training:
         model.train()
