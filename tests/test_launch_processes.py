@@ -138,7 +138,7 @@ def test_two_cpu_ranks_train_a_run_started_by_the_job(insight_proc, tiny_overrid
     assert out.returncode == 0, log[-3000:]
     assert "launching 2 training processes:" in log and "-m torch.distributed.run --nproc_per_node 2" in log
     assert _agreed(_rank_results(log)) == ("done", 2)
-    assert log.count("GRPO wmi") == 1  # one progress bar: rank 0's
+    assert log.count("GRPO wmi: 0/2") == 1  # one progress display (plain lines without a terminal): rank 0's
     (run_path,) = [p for p in (tmp_path / "results" / "adhoc").iterdir() if p.is_dir() and p.name[0] != "."]
     run = RunDir(run_path)
     assert run.read_status()["state"] == "done" and run.read_status()["step"] == 2
