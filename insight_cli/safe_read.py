@@ -158,6 +158,8 @@ def load_yaml(path: str | Path, expect: type = dict) -> Any:
         value = yaml.load(text, Loader=loader_class)
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or type(exc).__name__
+        if "nesting depth" in problem:  # PyYAML ≥ 6.0.4 stops deep documents itself, before our own count
+            raise DamagedFile(path, f"is nested deeper than {MAX_DEPTH} levels") from None
         raise DamagedFile(path, f"is not valid YAML ({problem})") from None
     _check_document(path, value, expect)
     return value
