@@ -180,15 +180,13 @@ class RunDir:
                 continue
             try:
                 lines = json_lines(path)
-                damaged = bool(lines.bad) and not lines.truncated
-            except DamagedFile:
-                lines, damaged = JsonLines(), True
-            if damaged:  # nothing a user ran is lost: the file as it was stays beside the rewritten one
+                problem = lines.problem() if lines.bad and not lines.truncated else None
+            except DamagedFile as exc:
+                lines, problem = JsonLines(), exc.problem
+            if problem:  # nothing a user ran is lost: the file as it was stays beside the rewritten one
                 kept_as = _free_name(path.with_name(f"{name}.damaged"))
                 shutil.copy2(path, kept_as)
-                warn(
-                    path, f"is damaged; kept as {kept_as.name}, rewritten with its readable records up to step {step}"
-                )
+                warn(path, f"{problem}; kept as {kept_as.name}, rewritten with its readable records to step {step}")
             kept = [r for r in lines.records if _step_of(r) <= step]
             atomic_write_text(path, "".join(json.dumps(r, default=_json_default) + "\n" for r in kept))
 
