@@ -37,6 +37,7 @@ from insight_cli.train.influence import (
     trainable,
 )
 from insight_cli.train.selection import PromptSelection
+from insight_cli.train.stopping import request_stop
 
 
 def make(num_prompts: int, seed: int = 0, **over):
@@ -360,7 +361,7 @@ def test_cropi_run_stopped_mid_stage_resumes_bit_identically(straight_run, tiny_
     def observe_then_preempt(self, ids, accuracies):
         out = original(self, ids, accuracies)
         if self.observations == 1:
-            run_module.request_stop()  # as the job's signal handler does on SIGUSR2
+            request_stop()  # as the job's signal handler does on SIGUSR2
         return out
 
     monkeypatch.setattr(PromptSelection, "observe", observe_then_preempt)

@@ -21,6 +21,7 @@ from insight_cli.runs import RunDir
 from insight_cli.train import run as run_module
 from insight_cli.train import tracking
 from insight_cli.train.selection import PromptSelection
+from insight_cli.train.stopping import request_stop
 
 ALL_THREE = "tracking=[tensorboard,wandb,mlflow]"
 TIMING = ("wall_s", "step_s", "selector_s", "step_time")  # wall-clock fields differ between a step and its re-run
@@ -359,7 +360,7 @@ def test_insight_train_preempted_and_resumed_writes_every_step_once_to_all_three
     def observe_then_preempt(self, ids, accuracies):
         out = original(self, ids, accuracies)
         if self.observations == 2:
-            run_module.request_stop()  # as the job's signal handler does on SIGUSR2
+            request_stop()  # as the job's signal handler does on SIGUSR2
         return out
 
     monkeypatch.setattr(PromptSelection, "observe", observe_then_preempt)

@@ -5,7 +5,7 @@ Preemption, step by step (no step runs twice, none is skipped):
 1. The job replaces submitit's signal handlers with its own: the preemption signal (SIGUSR2, sent by Slurm
    ``signal_delay_s`` before the time limit, by ``scancel --signal=USR2`` or by the local executor at its
    timeout) and SIGTERM (sent by ``scontrol requeue``, by preemption with PreemptMode=REQUEUE and by scancel).
-   Both only call :func:`insight_cli.train.run.request_stop` — a flag; nothing runs inside the handler.
+   Both only call :func:`insight_cli.train.stopping.request_stop` — a flag; nothing runs inside the handler.
 2. The training loop finishes the current step, saves a checkpoint (model, optimizer, scheduler, selector and
    pool-sampler state, RNG states, step) and returns ``{"state": "preempted"}``.
 3. After SIGUSR2 the job requeues itself (``scontrol requeue`` on Slurm, exit code 144 for submitit's local
@@ -64,7 +64,7 @@ class _StopSignals:
         if self.received != self.preempt_signal:
             self.received = signum
         if self.in_process:
-            from insight_cli.train.run import request_stop
+            from insight_cli.train.stopping import request_stop
 
             request_stop()
 
@@ -202,7 +202,7 @@ class TrainJob(Checkpointable):
 
     def checkpoint(self, *args: Any, **kwargs: Any):
         """Called by submitit's own handler only before ours are installed: resubmit this job unchanged."""
-        from insight_cli.train.run import request_stop
+        from insight_cli.train.stopping import request_stop
 
         request_stop()
         return super().checkpoint(*args, **kwargs)

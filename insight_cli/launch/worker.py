@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1:
         print("usage: python -m insight_cli.launch.worker RUN_DIR", file=sys.stderr)
         return 2
-    from insight_cli.train.run import request_stop
+    from insight_cli.train.stopping import request_stop
 
     # first, so a stop sent while the heavy imports below run is kept (until now the signal was ignored)
     for signum in stop_signals():

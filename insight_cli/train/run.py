@@ -24,9 +24,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from insight_cli.runs import RunDir
-from insight_cli.train.stopping import clear_stop, request_stop, stop_requested
-
-__all__ = ["request_stop", "run_training"]  # request_stop: what the jobs' signal handlers call
+from insight_cli.train.stopping import clear_stop, stop_requested
 
 SELECTION_FILE = "selection.npz"
 # eval.jsonl's name for the evaluation on the first trainer.eval.pool_problems prompts of the training pool
