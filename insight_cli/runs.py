@@ -67,8 +67,8 @@ def read_jsonl(path: Path) -> Iterator[dict]:
     except DamagedFile as exc:
         warn(path, f"{exc.problem}; not read")
         return
-    if lines.bad and not lines.truncated:
-        warn(path, lines.problem())
+    if lines.damage:
+        warn(path, lines.damage)
     yield from lines.records
 
 
@@ -180,7 +180,7 @@ class RunDir:
                 continue
             try:
                 lines = json_lines(path)
-                problem = lines.problem() if lines.bad and not lines.truncated else None
+                problem = lines.damage
             except DamagedFile as exc:
                 lines, problem = JsonLines(), exc.problem
             if problem:  # nothing a user ran is lost: the file as it was stays beside the rewritten one

@@ -182,6 +182,11 @@ class JsonLines:
     bad: list[int] = field(default_factory=list)
     truncated: bool = False  # the only bad line is the last, with no newline: a writer killed mid-line
 
+    @property
+    def damage(self) -> str | None:
+        """The damage worth a warning: unreadable lines other than a truncated last one (None when there are none)."""
+        return self.problem() if self.bad and not self.truncated else None
+
     def problem(self) -> str | None:
         """The damage in words (None when every line was read)."""
         if self.truncated:
