@@ -57,6 +57,14 @@ def in_log(log: Path, text: str):
     return lambda: text in log.read_text()
 
 
+def assert_stopped_between_batches(proc: subprocess.Popen, log: Path, tmp_path: Path, phase: str) -> None:
+    """Exit 130 with the phase named on stderr, and the run left `preempted` (resumable), never `running`."""
+    err = log.read_text()
+    assert proc.returncode == 130, err
+    assert f"stopped by a signal during {phase}" in err, err
+    assert run_status(tmp_path)["state"] == "preempted"
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_signal_stops_the_warm_start(tmp_path, wait_until, signum):
     """A recipe without shipped weights is built here; a signal during its SFT ends the run and keeps no model."""
@@ -69,10 +77,7 @@ def test_signal_stops_the_warm_start(tmp_path, wait_until, signum):
     ]
     proc, log = start_train(tmp_path, overrides)
     seconds = stop_when(proc, in_log(log, "warm start (SFT of the tiny model): 1/5000"), signum, wait_until)
-    err = log.read_text()
-    assert proc.returncode == 130, err
-    assert "stopped by a signal during the warm start" in err, err
-    assert run_status(tmp_path)["state"] == "preempted"
+    assert_stopped_between_batches(proc, log, tmp_path, "the warm start")
     assert not list((tmp_path / "cache" / "tiny-models").glob("*/recipe.json")), "a half-built model was kept"
     print(f"warm start stopped {seconds:.1f}s after signal {signum}")
 
@@ -81,10 +86,7 @@ def test_sigterm_stops_the_belief_prior(tmp_path, tiny_overrides, wait_until):
     overrides = [*tiny_overrides, "selector=mopps", "selector.prior=warmstart", "task.train_size=2000"]
     proc, log = start_train(tmp_path, overrides)
     seconds = stop_when(proc, in_log(log, "belief prior:"), signal.SIGTERM, wait_until)
-    err = log.read_text()
-    assert proc.returncode == 130, err
-    assert "stopped by a signal during the belief prior's rollouts" in err
-    assert run_status(tmp_path)["state"] == "preempted"
+    assert_stopped_between_batches(proc, log, tmp_path, "the belief prior's rollouts")
     print(f"belief prior stopped {seconds:.1f}s after SIGTERM")
 
 
@@ -99,10 +101,7 @@ def test_sigterm_stops_an_evaluation(tmp_path, tiny_overrides, wait_until):
     ]
     proc, log = start_train(tmp_path, overrides)
     seconds = stop_when(proc, in_log(log, "GRPO wmi: 0/3"), signal.SIGTERM, wait_until)
-    err = log.read_text()
-    assert proc.returncode == 130, err
-    assert "stopped by a signal during an evaluation" in err
-    assert run_status(tmp_path)["state"] == "preempted"
+    assert_stopped_between_batches(proc, log, tmp_path, "an evaluation")
     assert not any(p.read_text() for p in (tmp_path / "results").glob("*/*/eval.jsonl")), "a partial evaluation"
     print(f"evaluation stopped {seconds:.1f}s after SIGTERM")
 
