@@ -2,7 +2,7 @@
 
 ``compose(["--selector", ...])`` is not accepted here: the CLI turns its short flags into group overrides
 (``--selector wmi`` → ``selector=wmi``) and passes plain Hydra overrides. The paper's symbols are accepted as keys
-(``mu=0.3`` → ``selector.mu=0.3``), from the single table ``ALIASES``.
+(``mu=0.3`` → ``selector.mu=0.3``), from the single table of insight_cli/aliases.py.
 """
 
 from __future__ import annotations
@@ -14,23 +14,11 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-# The paper's symbols, accepted wherever a config key is (train, sweep axes, report filters).
-ALIASES: dict[str, str] = {
-    "mu": "selector.mu",  # μ: centre of WMI's difficulty weight
-    "eta": "selector.eta",  # η: sharpness of the weight
-    "lam": "selector.lam",  # λ: belief discount per update
-    "gamma": "selector.gamma",  # γ*: MoPPS target success rate
-    "pool": "pool.factor",  # M̂/M: candidate pool size over prompts per step
-    "K": "trainer.num_generations",  # rollouts per prompt
-    "M": "trainer.prompts_per_step",  # prompts per step
-}
+from insight_cli.aliases import ALIASES
+from insight_cli.errors import ConfigError
 
 # Groups whose option is chosen with `group=option`, and the CLI flags that map onto them.
 GROUPS = ("model", "selector", "task", "pool", "trainer", "launcher", "tracking", "paths", "experiment")
-
-
-class ConfigError(ValueError):
-    """Bad configuration input; the message is one line that names the problem and the fix."""
 
 
 def default_results_dir() -> Path:
@@ -125,7 +113,7 @@ def validate(cfg: DictConfig) -> None:
     """The one check of a composed config, before anything is written or loaded; each failure is one ConfigError line.
 
     First the schema (insight_cli/schema.py: every field's type and range, and the cross-field limits), then the
-    selector's own checks, then the GPU-path contradictions (train/preflight.py)."""
+    selector's own checks, then the GPU-path contradictions (launch/preflight.py)."""
     from insight_cli import schema
     from insight_cli.selectors import SelectorConfigError, build_selector
 
@@ -135,7 +123,7 @@ def validate(cfg: DictConfig) -> None:
         build_selector(1, cfg.selector, seed=0)
     except (SelectorConfigError, ValueError, KeyError) as exc:
         raise ConfigError(_one_line(exc)) from None
-    from insight_cli.train.preflight import check_config  # GPU-path contradictions (tensor parallel vs GPUs)
+    from insight_cli.launch.preflight import check_config  # GPU-path contradictions (tensor parallel vs GPUs)
 
     check_config(cfg)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import platform
 import socket
 import subprocess
@@ -73,3 +74,14 @@ def environment(with_devices: bool = False) -> dict[str, object]:
     if with_devices:
         info["devices"] = devices()
     return info
+
+
+def has_module(name: str, python: str | None = None) -> bool:
+    """Whether ``import name`` can find the module here, or in the interpreter ``python`` (a command line)."""
+    if not python:
+        return importlib.util.find_spec(name) is not None
+    probe = f"import importlib.util, sys; sys.exit(importlib.util.find_spec({name!r}) is None)"
+    try:
+        return subprocess.run([*python.split(), "-c", probe], capture_output=True, timeout=60).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False

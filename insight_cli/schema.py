@@ -11,7 +11,7 @@ The models are pydantic (strict: ``16.0`` is not an integer and ``true`` not a n
 keys are errors), so each limit is declared once, beside its field, and pydantic does the checking. Each group with
 several shapes (selector, task, launcher) is a union told apart by its ``name``. The limits repeat, in words, the
 comment above each field in ``conf/`` (tests/test_config.py holds the two together). ``config.validate`` calls
-:func:`check` first; the selectors' own range checks and the GPU-path contradictions (train/preflight.py) follow.
+:func:`check` first; the selectors' own range checks and the GPU-path contradictions (launch/preflight.py) follow.
 The validated model is thrown away: the composed DictConfig stays the run's config, so run ids never change.
 """
 
@@ -24,7 +24,8 @@ import annotated_types as at
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.fields import FieldInfo
 
-from insight_cli.config import ALIASES, ConfigError
+from insight_cli.aliases import ALIASES
+from insight_cli.errors import ConfigError
 
 # ---------------------------------------------------------------------------------------------- field types
 PosInt = Annotated[int, Field(ge=1)]

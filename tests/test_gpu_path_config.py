@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from insight_cli.config import ConfigError, compose, conf_dir, group_options
-from insight_cli.train.preflight import check_environment, environment_problems
+from insight_cli.launch.preflight import check_environment, environment_problems
 
 GPU_PRESETS = ["qwen3-0.6b", "qwen3-1.7b", "qwen3-4b", "qwen3-8b", "qwen2.5-7b"]
 ACCELERATE_CONFIGS = {"zero3": "use_deepspeed", "fsdp": "use_fsdp"}
@@ -179,7 +179,7 @@ def test_process_layouts_that_cannot_run_fail_when_composing(overrides, fragment
 
 
 def test_process_layouts_that_can_run_are_accepted():
-    from insight_cli.train.preflight import training_processes
+    from insight_cli.launch.preflight import training_processes
 
     assert training_processes(compose(["launcher.processes=2", "M=16", "K=4"])) == 2  # CPU ranks
     assert training_processes(compose(["model=qwen3-8b", "launcher.processes=8"])) == 8  # the same as model.gpus

@@ -17,10 +17,9 @@ from pathlib import Path
 import pytest
 
 from insight_cli.config import compose, conf_dir
-from insight_cli.launch.ledger import Ledger
 from insight_cli.launch.processes import WORKER_MODULE, catches, launch_command
 from insight_cli.launch.resources import resources
-from insight_cli.runs import RunDir
+from insight_cli.runs import Ledger, RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = sorted(p.stem for p in (ROOT / "conf" / "model").glob("*.yaml"))

@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from insight_cli.launch.ledger import Ledger
-from insight_cli.runs import RunDir
+from insight_cli.runs import Ledger, RunDir
 
 pytestmark = pytest.mark.slow
 

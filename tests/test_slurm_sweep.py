@@ -10,8 +10,7 @@ import pytest
 import yaml
 
 from insight_cli.launch.executor import sbatch_text
-from insight_cli.launch.ledger import Ledger
-from insight_cli.runs import RunDir
+from insight_cli.runs import Ledger, RunDir
 
 pytestmark = pytest.mark.slurm  # not slow: the default tier exercises the real Slurm (~1.5 min) when one runs
 

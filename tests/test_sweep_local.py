@@ -8,8 +8,7 @@ import sys
 
 import pytest
 
-from insight_cli.launch.ledger import Ledger
-from insight_cli.runs import RunDir
+from insight_cli.runs import Ledger, RunDir
 
 pytestmark = pytest.mark.slow
 

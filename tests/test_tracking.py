@@ -233,9 +233,10 @@ def test_default_tracking_is_the_null_tracker_and_imports_no_tracker_package(tmp
 
 
 def test_default_tracking_passes_preflight_without_any_tracker_package(monkeypatch):
-    from insight_cli.train import preflight
+    from insight_cli import envinfo
+    from insight_cli.launch import preflight
 
-    monkeypatch.setattr(preflight, "has_module", lambda name, python=None: name not in tracking.PACKAGES.values())
+    monkeypatch.setattr(envinfo, "has_module", lambda name, python=None: name not in tracking.PACKAGES.values())
     assert preflight.environment_problems(compose([])) == []
     problems = preflight.environment_problems(compose(["tracking=[tensorboard,mlflow]"]))
     assert len(problems) == 2 and all("pip install -e '.[track]'" in p for p in problems)
@@ -325,9 +326,9 @@ def test_a_tracker_that_cannot_start_is_one_line_exit_2_and_nothing_written(
 
 
 def test_a_missing_tracker_package_names_the_track_extra(insight_cmd, tmp_path, monkeypatch):
-    from insight_cli.train import preflight
+    from insight_cli import envinfo
 
-    monkeypatch.setattr(preflight, "has_module", lambda name, python=None: name != "wandb")
+    monkeypatch.setattr(envinfo, "has_module", lambda name, python=None: name != "wandb")
     results = tmp_path / "nothing"
     result = insight_cmd(
         "train", "trainer=smoke", "tracking=wandb", "tracking.wandb.mode=offline", f"paths.results_dir={results}"

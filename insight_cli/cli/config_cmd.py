@@ -27,7 +27,8 @@ def show(
     task: str = typer.Option(None, "--task", help="conf/task option, e.g. countdown."),
 ) -> None:
     """Print the composed, resolved config (YAML), then the alias table."""
-    from insight_cli.config import ALIASES, compose, to_yaml
+    from insight_cli.aliases import ALIASES
+    from insight_cli.config import compose, to_yaml
 
     with user_errors():
         cfg = compose(group_overrides(model=model, selector=selector, task=task) + list(overrides or []))

@@ -40,10 +40,10 @@ def status(
     keys: list[str] = []
     for row in rows:
         keys += [k for k in row.values if k not in keys]
-    from insight_cli.launch.plan import alias_label
+    from insight_cli.aliases import short_name
 
     table = Table(title=f"sweep {sweep} ({sweep_dir})")
-    for column in ["run id", *(alias_label(k) for k in keys), "state", "step", "pass@1", "job", "attempts"]:
+    for column in ["run id", *(short_name(k) for k in keys), "state", "step", "pass@1", "job", "attempts"]:
         table.add_column(column, no_wrap=True)
     counts: dict[str, int] = {}
     for row in rows:

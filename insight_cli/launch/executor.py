@@ -85,7 +85,7 @@ def check_launcher(cfg: Any, need_scheduler: bool = True) -> None:
     unless ``need_scheduler`` is False, as for --dry-run)."""
     resources(cfg)
     if need_scheduler:  # not on --dry-run: a plan may be made anywhere
-        from insight_cli.train.preflight import check_environment
+        from insight_cli.launch.preflight import check_environment
 
         check_environment(cfg)
     if need_scheduler and cfg["launcher"]["name"] == "slurm":
@@ -247,7 +247,7 @@ def launch_run(
     cfg: DictConfig, overrides: Sequence[str], command: Sequence[str], dry_run: bool = False
 ) -> RunDir | None:
     """Launch one run with ``cfg.launcher``: in-process runs block; local/slurm jobs are submitted and return."""
-    from insight_cli.launch.ledger import Ledger
+    from insight_cli.runs import Ledger
 
     check_launcher(cfg, need_scheduler=not dry_run)
     folder = RunDir.for_config(cfg, cfg.paths.results_dir, cfg.sweep).submitit_dir

@@ -40,9 +40,8 @@ from typing import Any
 
 from submitit.helpers import Checkpointable
 
-from insight_cli.launch.ledger import Ledger
-from insight_cli.runs import RunDir
-from insight_cli.train.preflight import training_processes
+from insight_cli.launch.preflight import training_processes
+from insight_cli.runs import Ledger, RunDir
 
 LOCAL_REQUEUE_EXIT = 144  # submitit's local controller restarts a task that exits with this code
 

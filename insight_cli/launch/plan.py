@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from insight_cli.config import ALIASES, GROUPS, ConfigError, expand_alias
+from insight_cli.config import GROUPS, ConfigError, expand_alias
 from insight_cli.runs import run_id
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -385,9 +385,3 @@ def build_runs(spec: SweepSpec, composer: Composer | None = None) -> list[Run]:
         config = composer.compose(overrides)
         runs.append(Run(overrides=overrides, values=values, config=config, run_id=run_id(config)))
     return runs
-
-
-def alias_label(key: str) -> str:
-    """The short name a user typed for a key (``selector.mu`` → ``mu``), for plan tables."""
-    reverse = {target: alias for alias, target in ALIASES.items()}
-    return reverse.get(key, key)

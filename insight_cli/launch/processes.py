@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from insight_cli.config import ConfigError, conf_dir
-from insight_cli.train.preflight import training_processes
+from insight_cli.launch.preflight import training_processes
 
 WORKER_MODULE = "insight_cli.launch.worker"  # one rank: loads <run_dir>/config.yaml and calls run_training
 STOP_SIGNAL = signal.SIGUSR2  # what the job sends every rank; ranks ignore it until their handler is installed

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from insight_cli.aliases import short_name
 from insight_cli.config import ConfigError
-from insight_cli.launch.ledger import Ledger, RunRecord
 from insight_cli.launch.plan import (
     Axis,
     Composer,
@@ -39,7 +39,7 @@ from insight_cli.launch.plan import (
     sweep_name,
 )
 from insight_cli.launch.scheduler import UNKNOWN, is_active, job_states
-from insight_cli.runs import RunDir, read_jsonl
+from insight_cli.runs import Ledger, RunDir, RunRecord, read_jsonl
 from insight_cli.safe_read import DamagedFile, is_fraction, load_yaml, warn
 
 STATES = ("done", "running", "failed", "new")
@@ -245,10 +245,8 @@ def _submit(
 # ---------------------------------------------------------------------------------------------- reporting
 def plan_lines(result: SweepResult) -> list[str]:
     """The plan as plain text lines: index, run id, axis values, state (fast for thousands of runs)."""
-    from insight_cli.launch.plan import alias_label
-
     keys = [a.key for a in result.axes]
-    labels = [alias_label(k) for k in keys]
+    labels = [short_name(k) for k in keys]
     widths = [
         max([len(lbl)] + [len(str(r.values.get(k, ""))) for r in result.runs])
         for k, lbl in zip(keys, labels, strict=True)
@@ -358,7 +356,7 @@ def display_state(status: dict, job: dict | None, job_state: str | None, damaged
 
 
 def print_sweeps_overview(results_dir: Path, out: Any = sys.stdout) -> None:
-    from insight_cli.launch.ledger import sweep_names
+    from insight_cli.runs import sweep_names
 
     names = sweep_names(results_dir)
     if not names:

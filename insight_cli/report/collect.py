@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from insight_cli.config import ALIASES, ConfigError, expand_alias
+from insight_cli.aliases import ALIASES, SYMBOLS  # SYMBOLS: paper symbols in row labels ("wmi (μ=0.5)")
+from insight_cli.config import ConfigError, expand_alias
 from insight_cli.runs import atomic_write_text
 from insight_cli.safe_read import (
     MAX_DEPTH,
@@ -58,16 +59,6 @@ CONFIG_COLUMNS: dict[str, str] = {
 # Keys that never separate two arms of an experiment: seeds are what a table averages over, the rest is launch detail.
 NOT_ARM_KEYS = ("seed", "sweep")
 NOT_ARM_PREFIXES = ("launcher.", "tracking.", "paths.")
-# Paper symbols used in row labels ("wmi (μ=0.5)"); other keys are shown by their dotted name.
-SYMBOLS: dict[str, str] = {
-    "selector.mu": "μ",
-    "selector.eta": "η",
-    "selector.lam": "λ",
-    "selector.gamma": "γ",
-    "pool.factor": "pool",
-    "trainer.num_generations": "K",
-    "trainer.prompts_per_step": "M",
-}
 # Row order of every table and legend: the baseline first, the paper's method last.
 SELECTOR_ORDER = (
     "random",

@@ -48,7 +48,8 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from insight_cli.config import ConfigError
+from insight_cli import envinfo
+from insight_cli.errors import ConfigError
 from insight_cli.runs import RunDir, atomic_write_text
 
 # tracker name (a key under cfg.tracking) → the package it needs (the `track` extra installs them all)
@@ -92,12 +93,10 @@ def config_problems(cfg: Any) -> list[str]:
 def environment_problems(cfg: Any, python: str | None = None) -> list[str]:
     """The chosen trackers against this machine: the package importable in the run's interpreter (``python``, a
     command line, else this one), and for W&B online or a remote MLflow server, the server reachable."""
-    from insight_cli.train.preflight import has_module
-
     problems = []
     where = f"launcher.python ({python})" if python else "this Python"
     for name in chosen(cfg):
-        if not has_module(PACKAGES[name], python):
+        if not envinfo.has_module(PACKAGES[name], python):
             problems.append(f"tracking={name} needs the {PACKAGES[name]} package, missing in {where}: {TRACK_HINT}")
     tracking = cfg.get("tracking") or {}
     wandb = tracking.get("wandb")
@@ -185,7 +184,7 @@ class RunInfo:
 
 def axis_tags(run_dir: RunDir) -> list[str]:
     """``key=value`` for each sweep axis value of this run (from the ledger's planned event); [] for ad-hoc runs."""
-    from insight_cli.launch.ledger import Ledger
+    from insight_cli.runs import Ledger
 
     record = Ledger(run_dir.path.parent).runs().get(run_dir.path.name)
     return [f"{k}={v}" for k, v in (record.values if record else {}).items()]

@@ -17,11 +17,10 @@ Two kinds, called at two moments:
 
 from __future__ import annotations
 
-import importlib.util
-import subprocess
 from typing import Any
 
-from insight_cli.config import ConfigError
+from insight_cli import envinfo
+from insight_cli.errors import ConfigError
 
 # Packages a config can require beyond the base install, by the feature that needs them.
 VLLM_HINT = "install it on the GPU nodes (pip install vllm) or set model.vllm.enabled=false"
@@ -98,17 +97,6 @@ def config_problems(cfg: Any) -> list[str]:
     return problems + process_problems(cfg) + tracker_config_problems(cfg)
 
 
-def has_module(name: str, python: str | None = None) -> bool:
-    """Whether ``import name`` can find the module here, or in the interpreter ``python`` (a command line)."""
-    if not python:
-        return importlib.util.find_spec(name) is not None
-    probe = f"import importlib.util, sys; sys.exit(importlib.util.find_spec({name!r}) is None)"
-    try:
-        return subprocess.run([*python.split(), "-c", probe], capture_output=True, timeout=60).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
 def _gpus(n: int) -> str:
     return f"{n} GPU" if n == 1 else f"{n} GPUs"
 
@@ -138,9 +126,9 @@ def environment_problems(cfg: Any) -> list[str]:
             f"model {name} needs {_gpus(gpus)} but this machine has {have}: use launcher=slurm, or --model tiny-cpu"
         )
     vllm = model.get("vllm") or {}
-    if vllm.get("enabled") and not has_module("vllm", python):
+    if vllm.get("enabled") and not envinfo.has_module("vllm", python):
         problems.append(f"model.vllm.enabled=true but vLLM is not installed in {interpreter}: {VLLM_HINT}")
-    if str(model.get("distributed")) == "zero3" and gpus > 1 and not has_module("deepspeed", python):
+    if str(model.get("distributed")) == "zero3" and gpus > 1 and not envinfo.has_module("deepspeed", python):
         problems.append(f"model.distributed=zero3 but DeepSpeed is not installed in {interpreter}: {DEEPSPEED_HINT}")
     from insight_cli.train.tracking import environment_problems as tracker_problems  # packages, W&B server
 
