@@ -138,7 +138,9 @@ def worker(out: Path, overrides: list[str]) -> None:
         rewards = score(self, prompts, completions, id, **kwargs)
         if len(record["scored_ids"]) < len(record["chosen"]):  # a training batch, not an evaluation
             record["scored_ids"].append([int(i) for i in id])
-            record["accuracies"].append(list(self.last_accuracy))
+            accuracies = self.accuracies.take()  # read what the trainer will take, and leave it there for it
+            self.accuracies.put(accuracies)
+            record["accuracies"].append(list(accuracies))
         return rewards
 
     def recording_observe(self, prompt_ids, accuracies):

@@ -3,7 +3,9 @@
 The paper's loop is select → roll out → update → select. The Trainer and accelerate prefetch dataloader batches,
 so a sampler-based selector would pick batch k+1 before batch k is scored. Here the dataloader only paces the
 loop: ``_generate_and_score_completions`` replaces its rows with the selector's choice at the moment of
-generation, and ``_calculate_rewards`` feeds the binary accuracies of the K rollouts back before it returns.
+generation and, once TRL has scored them, folds the binary accuracies of the K rollouts into the selector. The task
+reward hands those accuracies to ``_calculate_rewards``, and it to the generation step, through a :class:`Handoff`
+each (TRL's return values carry only the rewards).
 
 Multi-process runs: the selector lives on rank 0; its choice is broadcast so every rank trains on the same global
 batch (M prompts × K rollouts, split into contiguous per-rank slices exactly as TRL's RepeatSampler would).
@@ -21,31 +23,33 @@ import numpy as np
 import torch
 from trl import GRPOTrainer
 
-from insight_cli.train.selection import PromptSelection
+from insight_cli.train.selection import Handoff, PromptSelection
 
 
 class TaskReward:
-    """TRL reward function for one task: returns the shaped reward, remembers the binary accuracy per row."""
+    """TRL reward function for one task: returns the shaped reward of every completion and puts their binary
+    accuracies into ``accuracies``, from which the trainer takes them (TRL keeps only the returned rewards)."""
 
     def __init__(self, score, problems: list[dict], task_cfg: Any, name: str):
         self.score, self.problems, self.task_cfg = score, problems, task_cfg
         self.__name__ = f"{name}_reward"  # TRL names reward columns after __name__
-        self.last_accuracy: list[float] = []
+        self.accuracies = Handoff("task reward accuracies")
 
     def __call__(self, prompts, completions, id, **kwargs) -> list[float]:  # noqa: A002 - TRL passes columns by name
-        rewards, self.last_accuracy = [], []
+        rewards, accuracies = [], []
         for completion, prompt_id in zip(completions, id, strict=True):
             text = completion if isinstance(completion, str) else completion[-1]["content"]
             reward, accuracy = self.score(text, self.problems[int(prompt_id)], self.task_cfg)
             rewards.append(float(reward))
-            self.last_accuracy.append(float(accuracy))
+            accuracies.append(float(accuracy))
+        self.accuracies.put(accuracies)
         return rewards
 
 
 class SelectorGRPOTrainer(GRPOTrainer):
     """GRPOTrainer whose generation batches are chosen by ``selection`` (a :class:`PromptSelection`).
 
-    ``insight train`` passes a :class:`TaskReward` (the task's shaped reward, which remembers each completion's binary
+    ``insight train`` passes a :class:`TaskReward` (the task's shaped reward, which hands over each completion's binary
     accuracy); :class:`insight_cli.integrations.trl.InsightGRPOTrainer` passes the user's reward functions and
     overrides :meth:`_completion_accuracies` to binarise their rewards instead. Everything else is shared."""
 
@@ -59,7 +63,7 @@ class SelectorGRPOTrainer(GRPOTrainer):
         **kwargs,
     ):
         """``rows``: the training pool as TRL rows (a list or a ``datasets.Dataset``), indexed by prompt id.
-        ``task_reward``: the single reward function whose ``last_accuracy`` is fed to the selector (else give
+        ``task_reward``: the single reward function whose ``accuracies`` are fed to the selector (else give
         ``reward_funcs`` and override :meth:`_completion_accuracies`). ``elapsed``: the run's training seconds so far
         (kept across resumes in the checkpoint; None: not recorded)."""
         if task_reward is not None:
@@ -69,7 +73,9 @@ class SelectorGRPOTrainer(GRPOTrainer):
         self.task_reward = task_reward
         self.rows = rows
         self.elapsed = elapsed
-        self._batch_prompt_ids: np.ndarray = np.zeros(0, dtype=np.int64)
+        # the gathered binary accuracies of the batch being generated: put by _calculate_rewards (called inside TRL's
+        # _generate_and_score_completions), taken by _generate_and_observe once that returns
+        self._scored_accuracies = Handoff("gathered completion accuracies")
 
     # ---------------------------------------------------------------- choosing the batch
     def _broadcast_choice(self, m: int) -> np.ndarray:
@@ -95,26 +101,39 @@ class SelectorGRPOTrainer(GRPOTrainer):
             return super()._generate_and_score_completions(inputs)
         local_size = len(inputs)
         groups = local_size * self.accelerator.num_processes // self.num_generations
-        if hasattr(self.selection.selector, "filter_groups"):
-            return self._generate_with_group_filter(local_size, groups)
-        self._batch_prompt_ids = self._broadcast_choice(groups)
-        return super()._generate_and_score_completions(self._rows_for(self._batch_prompt_ids, local_size))
+        group_filter = self.selection.group_filter(groups)
+        if group_filter is not None:
+            return self._generate_with_group_filter(local_size, group_filter)
+        scored, _, _ = self._generate_and_observe(local_size, groups)
+        return scored
 
-    def _generate_with_group_filter(self, local_size: int, groups: int) -> dict[str, Any]:
-        """DAPO dynamic sampling: generate batches until ``groups`` mixed-outcome groups are kept (or the cap).
+    def _generate_and_observe(self, local_size: int, groups: int) -> tuple[dict[str, Any], np.ndarray, tuple]:
+        """One generation batch: choose ``groups`` prompts, generate and score their rollouts (TRL), fold the outcomes
+        into the selector. Returns TRL's scored batch, the chosen prompt ids and their (successes, trials)."""
+        prompt_ids = self._broadcast_choice(groups)
+        scored = super()._generate_and_score_completions(self._rows_for(prompt_ids, local_size))
+        accuracies = self._scored_accuracies.take()
+        if self.accelerator.is_main_process:  # the selector lives on rank 0; the other ranks only count
+            outcomes = self.selection.observe(prompt_ids, accuracies)
+        else:
+            outcomes = self.selection.group_outcomes(accuracies, len(prompt_ids))
+        return scored, prompt_ids, outcomes
+
+    def _generate_with_group_filter(self, local_size: int, group_filter) -> dict[str, Any]:
+        """DAPO dynamic sampling: generate batches until ``group_filter`` has kept enough mixed-outcome groups (or hit
+        its cap).
 
         Which groups to keep, when to stop and how to fill is the selector's :class:`GroupAccumulator`; this method
         only generates the batches and gathers the rows it names."""
         if self.accelerator.num_processes > 1:
             raise NotImplementedError("dynamic_sampling runs on one process; use a single-GPU preset")
-        accumulator = self.selection.selector.accumulator(groups)
         batches: list[dict[str, Any]] = []
-        while not accumulator.done:
-            self._batch_prompt_ids = self._broadcast_choice(groups)
-            batches.append(super()._generate_and_score_completions(self._rows_for(self._batch_prompt_ids, local_size)))
-            accumulator.add(self._batch_prompt_ids, *self._last_outcomes)
+        while not group_filter.done:
+            scored, prompt_ids, outcomes = self._generate_and_observe(local_size, group_filter.target)
+            batches.append(scored)
+            group_filter.add(prompt_ids, *outcomes)
         merged = _concat_batches(batches, self.processing_class.pad_token_id)
-        return _take_groups(merged, accumulator.final_indices(), self.num_generations)
+        return _take_groups(merged, group_filter.final_indices(), self.num_generations)
 
     # ---------------------------------------------------------------- checkpoints carry the selection state
     def _save_checkpoint(self, model, trial):
@@ -136,17 +155,14 @@ class SelectorGRPOTrainer(GRPOTrainer):
         reward's own. Called on every rank (it gathers)."""
         from accelerate.utils import gather
 
-        local = torch.tensor(self.task_reward.last_accuracy, dtype=torch.float32, device=self.accelerator.device)
+        accuracies = self.task_reward.accuracies.take()
+        local = torch.tensor(accuracies, dtype=torch.float32, device=self.accelerator.device)
         return gather(local).cpu().numpy()
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
-        if self.model.training:
-            accuracies = self._completion_accuracies(rewards)
-            if self.accelerator.is_main_process:
-                self._last_outcomes = self.selection.observe(self._batch_prompt_ids, accuracies)
-            else:
-                self._last_outcomes = self.selection.group_outcomes(accuracies, len(self._batch_prompt_ids))
+        if self.model.training:  # for _generate_and_observe, which waits for them outside TRL's method
+            self._scored_accuracies.put(self._completion_accuracies(rewards))
         return rewards
 
 

@@ -13,6 +13,26 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from insight_cli.selectors.base import BetaSelector, PoolSampler, Selector
+from insight_cli.selectors.dynamic_sampling import GroupAccumulator
+
+
+class Handoff:
+    """One value handed from a function that TRL calls (the task reward, ``_calculate_rewards``) to the code that
+    called TRL and waits for it, because TRL's return values do not carry it: the callee ``put``s, the caller ``take``s
+    it once. ``what`` names the value in the error raised when there is nothing to take."""
+
+    def __init__(self, what: str):
+        self.what = what
+        self._value = None
+
+    def put(self, value) -> None:
+        self._value = value  # the latest wins: TRL's own evaluation loop may score batches that nobody takes
+
+    def take(self):
+        if self._value is None:
+            raise RuntimeError(f"no {self.what} to take: nothing was scored since the last take")
+        value, self._value = self._value, None
+        return value
 
 
 @dataclass
@@ -70,6 +90,13 @@ class PromptSelection:
         self.choices += 1
         self.last_choice, self.last_scores, self.last_pool_size = chosen, self.selector.last_scores, len(candidates)
         return chosen
+
+    def group_filter(self, target_groups: int) -> GroupAccumulator | None:
+        """For a selector that filters groups after the rollouts (DESIGN §2 ``filter_groups``), a fresh
+        :class:`GroupAccumulator` deciding which of one step's generated groups are kept; None for any other."""
+        if not hasattr(self.selector, "filter_groups"):
+            return None
+        return self.selector.accumulator(target_groups)
 
     def _refresh_if_due(self) -> None:
         """Start a new stage of a selector with a ``refresh`` hook before choice ``self.choices`` (= the training step)
