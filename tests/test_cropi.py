@@ -25,6 +25,7 @@ from insight_cli.selectors.cropi import (
     jl_epsilon,
 )
 from insight_cli.train import run as run_module
+from insight_cli.train.checkpoints import SELECTION_FILE, latest_checkpoint
 from insight_cli.train.influence import (
     CoordinateGather,
     Rollouts,
@@ -331,7 +332,7 @@ def straight_run(tiny_overrides, tmp_path_factory):
 def test_insight_train_cropi_runs_the_miniature_with_two_refreshes(straight_run):
     cfg, run_dir, result = straight_run
     assert result == {"state": "done", "step": 4}
-    state = np.load(run_module.latest_checkpoint(run_dir.checkpoints) / run_module.SELECTION_FILE)
+    state = np.load(latest_checkpoint(run_dir.checkpoints) / SELECTION_FILE)
     assert int(state["selector.stage"]) == 2  # refreshed before steps 0 and 2
     subset = state["selector.subset"]
     # ⌊ρ|D|⌋ prompts, or every informative one if fewer; a prompt whose offline rewards are all equal is never in it
@@ -371,8 +372,8 @@ def test_cropi_run_stopped_mid_stage_resumes_bit_identically(straight_run, tiny_
     assert [s["prompt_ids"] for s in run_dir.read("selection.jsonl")] == [
         s["prompt_ids"] for s in straight.read("selection.jsonl")
     ]
-    ours = np.load(run_module.latest_checkpoint(run_dir.checkpoints) / run_module.SELECTION_FILE)
-    theirs = np.load(run_module.latest_checkpoint(straight.checkpoints) / run_module.SELECTION_FILE)
+    ours = np.load(latest_checkpoint(run_dir.checkpoints) / SELECTION_FILE)
+    theirs = np.load(latest_checkpoint(straight.checkpoints) / SELECTION_FILE)
     for key in theirs.files:
         if key != "wall_s":
             np.testing.assert_array_equal(ours[key], theirs[key], err_msg=key)

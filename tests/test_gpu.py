@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 from insight_cli.config import compose
 from insight_cli.launch.executor import prepare_run_dir
 from insight_cli.train import run as run_module
+from insight_cli.train.checkpoints import latest_checkpoint
 from insight_cli.train.grpo import SelectorGRPOTrainer
 
 
@@ -51,7 +52,7 @@ def test_tiny_model_trains_on_cuda_in_bf16(tmp_path, tiny_overrides, monkeypatch
     assert all(m["grad_norm"] > 0 for m in metrics)
 
     # the weights moved away from the warm start
-    checkpoint = run_module.latest_checkpoint(run_dir.checkpoints)
+    checkpoint = latest_checkpoint(run_dir.checkpoints)
     trained = load_file(str(checkpoint / "model.safetensors"))
     initial = load_file(str(tiny_model_folder(cfg) / "model.safetensors"))
     changed = [name for name in initial if not initial[name].to(trained[name].dtype).equal(trained[name])]

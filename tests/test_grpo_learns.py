@@ -12,6 +12,7 @@ from safetensors.numpy import load_file
 from insight_cli.config import compose
 from insight_cli.launch.executor import prepare_run_dir
 from insight_cli.train import run as run_module
+from insight_cli.train.checkpoints import latest_checkpoint
 from insight_cli.train.warmstart import ensure_tiny_model
 
 POOL = 32
@@ -44,7 +45,7 @@ def test_a_few_grpo_steps_change_the_weights_and_raise_reward_on_the_pool(tmp_pa
     run_dir = prepare_run_dir(cfg, overrides=[], command=["pytest"])
     assert run_module.run_training(cfg, run_dir) == {"state": "done", "step": 12}
 
-    end = load_file(run_module.latest_checkpoint(run_dir.checkpoints) / "model.safetensors")
+    end = load_file(latest_checkpoint(run_dir.checkpoints) / "model.safetensors")
     moved = [name for name in start if name in end and not np.array_equal(start[name], end[name])]
     assert len(moved) >= len(start) // 2, f"only {len(moved)} of {len(start)} tensors changed"
 

@@ -10,6 +10,7 @@ from insight_cli.launch.executor import prepare_run_dir
 from insight_cli.tasks.countdown import problem_key
 from insight_cli.train import run as run_module
 from insight_cli.train import warmstart
+from insight_cli.train.checkpoints import latest_checkpoint
 
 
 def keys(problems) -> set:
@@ -110,6 +111,6 @@ def test_a_save_that_fails_half_way_leaves_the_previous_checkpoint_newest(tmp_pa
     run_dir = prepare_run_dir(cfg, overrides=[], command=["pytest"])
     with pytest.raises(RuntimeError, match="disk full"):
         run_module.run_training(cfg, run_dir)
-    assert run_module.latest_checkpoint(run_dir.checkpoints).name == "checkpoint-1"
+    assert latest_checkpoint(run_dir.checkpoints).name == "checkpoint-1"
     monkeypatch.setattr(GRPOTrainer, "_save_checkpoint", original)
     assert run_module.run_training(cfg, run_dir) == {"state": "done", "step": 3}  # resumes from step 1

@@ -14,6 +14,7 @@ from omegaconf import OmegaConf
 from insight_cli.config import compose
 from insight_cli.launch.executor import prepare_run_dir
 from insight_cli.train import run as run_module
+from insight_cli.train.checkpoints import SELECTION_FILE, latest_checkpoint
 from insight_cli.train.selection import PromptSelection
 
 CONTRACT_FILES = ("config.yaml", "meta.json", "status.json", "metrics.jsonl", "eval.jsonl", "selection.jsonl")
@@ -60,9 +61,9 @@ def test_two_step_grpo_run_feeds_every_outcome_back(tmp_path, tiny_overrides, re
 
     # The selector saw every generated group's outcome: with λ = 1, each chosen prompt's Beta belief grew by
     # exactly K per time it was chosen, and nothing else changed.
-    checkpoint = run_module.latest_checkpoint(run_dir.checkpoints)
+    checkpoint = latest_checkpoint(run_dir.checkpoints)
     assert checkpoint is not None and checkpoint.name == "checkpoint-2"
-    state = np.load(checkpoint / run_module.SELECTION_FILE)
+    state = np.load(checkpoint / SELECTION_FILE)
     times_chosen = np.bincount(
         np.concatenate([s["prompt_ids"] for s in selections]), minlength=len(state["selector.alpha"])
     )
@@ -82,8 +83,8 @@ def test_sigusr2_then_resume_matches_uninterrupted_run(tmp_path, tiny_overrides,
     straight_cfg = compose([*base, f"paths.results_dir={tmp_path}/straight"])
     straight = prepare_run_dir(straight_cfg, overrides=[], command=["pytest"])
     run_module.run_training(straight_cfg, straight)
-    straight_checkpoint = run_module.latest_checkpoint(straight.checkpoints)
-    expected = np.load(straight_checkpoint / run_module.SELECTION_FILE)
+    straight_checkpoint = latest_checkpoint(straight.checkpoints)
+    expected = np.load(straight_checkpoint / SELECTION_FILE)
 
     cfg = compose([*base, f"paths.results_dir={tmp_path}/interrupted"])
     run_dir = prepare_run_dir(cfg, overrides=[], command=["pytest"])
@@ -111,12 +112,12 @@ def test_sigusr2_then_resume_matches_uninterrupted_run(tmp_path, tiny_overrides,
     # the tied output weights are not in the checkpoint by design: resuming re-ties them instead of warning
     assert not [r.getMessage() for r in transformers_warnings if "missing keys" in r.getMessage()]
     assert [m["step"] for m in run_dir.read("metrics.jsonl")] == [1, 2, 3]
-    resumed = np.load(run_module.latest_checkpoint(run_dir.checkpoints) / run_module.SELECTION_FILE)
+    resumed = np.load(latest_checkpoint(run_dir.checkpoints) / SELECTION_FILE)
     for key in ("selector.alpha", "selector.beta", "selector.rng", "pool.rng", "seen", "rollouts"):
         np.testing.assert_array_equal(resumed[key], expected[key], err_msg=key)
     straight_ids = [s["prompt_ids"] for s in straight.read("selection.jsonl")]
     assert [s["prompt_ids"] for s in run_dir.read("selection.jsonl")] == straight_ids
-    weights = load_file(run_module.latest_checkpoint(run_dir.checkpoints) / "model.safetensors")
+    weights = load_file(latest_checkpoint(run_dir.checkpoints) / "model.safetensors")
     straight_weights = load_file(straight_checkpoint / "model.safetensors")
     assert weights.keys() == straight_weights.keys()
     for name, value in straight_weights.items():
@@ -159,7 +160,7 @@ def test_evaluation_does_not_perturb_training(tmp_path, tiny_overrides):
         )
         run_dir = prepare_run_dir(cfg, overrides=[], command=["pytest"])
         run_module.run_training(cfg, run_dir)
-        state = np.load(run_module.latest_checkpoint(run_dir.checkpoints) / run_module.SELECTION_FILE)
+        state = np.load(latest_checkpoint(run_dir.checkpoints) / SELECTION_FILE)
         chosen = [s["prompt_ids"] for s in run_dir.read("selection.jsonl")]
         losses = [m["loss"] for m in run_dir.read("metrics.jsonl")]
         outcomes.append((chosen, state["selector.alpha"], losses, len(run_dir.read("eval.jsonl"))))
@@ -193,7 +194,7 @@ def test_warmstart_prior_counts_come_from_rollouts_of_the_pool(tmp_path, tiny_ov
     counts = np.load(cached[0])
     k = cfg.trainer.num_generations
     assert counts["successes"].shape == (cfg.task.train_size,) and np.all(counts["trials"] == k)
-    state = np.load(run_module.latest_checkpoint(run_dir.checkpoints) / run_module.SELECTION_FILE)
+    state = np.load(latest_checkpoint(run_dir.checkpoints) / SELECTION_FILE)
     chosen = np.array(run_dir.read("selection.jsonl")[0]["prompt_ids"])
     untouched = np.setdiff1d(np.arange(cfg.task.train_size), chosen)
     np.testing.assert_array_equal(state["selector.alpha"][untouched], 3 * counts["successes"][untouched] + 1)

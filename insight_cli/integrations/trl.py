@@ -38,8 +38,8 @@ import torch
 from trl import GRPOConfig
 
 from insight_cli.integrations.spec import SelectorSpec, build_prompt_selection
+from insight_cli.train.checkpoints import SELECTION_FILE, load_selection
 from insight_cli.train.grpo import SelectorGRPOTrainer
-from insight_cli.train.run import SELECTION_FILE
 
 
 class InsightGRPOTrainer(SelectorGRPOTrainer):
@@ -140,8 +140,7 @@ class InsightGRPOTrainer(SelectorGRPOTrainer):
         starts afresh) rather than a crash. Returns whether it was restored."""
         path = Path(checkpoint) / SELECTION_FILE
         try:
-            with np.load(path) as saved:
-                state = {key: saved[key] for key in saved.files}
+            state = load_selection(checkpoint)
         except FileNotFoundError:
             warnings.warn(f"{path} is missing: the prompt selector starts afresh", stacklevel=2)
             return False

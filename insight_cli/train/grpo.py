@@ -16,13 +16,13 @@ mixed outcomes are kept; every generated completion is counted in ``rollouts``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from trl import GRPOTrainer
 
+from insight_cli.train.checkpoints import checkpoint_folder, save_selection
 from insight_cli.train.selection import Handoff, PromptSelection
 
 
@@ -138,16 +138,14 @@ class SelectorGRPOTrainer(GRPOTrainer):
     # ---------------------------------------------------------------- checkpoints carry the selection state
     def _save_checkpoint(self, model, trial):
         """Write the selection state last, atomically: a folder counts as complete (resumable) only once it is there
-        (``run.latest_checkpoint``), so a save that fails half-way (found in the campaign: TRL's model card raised
-        after the selection state was written) leaves the previous checkpoint as the newest complete one. The
+        (``checkpoints.latest_checkpoint``), so a save that fails half-way (found in the campaign: TRL's model card
+        raised after the selection state was written) leaves the previous checkpoint as the newest complete one. The
         Trainer's rotation inside ``super()._save_checkpoint`` keeps the newest two, so that one survives."""
         super()._save_checkpoint(model, trial)
         if self.args.should_save:
-            folder = Path(self.args.output_dir) / f"checkpoint-{self.state.global_step}"
-            partial = folder / "selection.partial.npz"
             wall = {"wall_s": np.asarray(self.elapsed())} if self.elapsed is not None else {}
-            np.savez(partial, **wall, **self.selection.state_dict())
-            partial.replace(folder / "selection.npz")
+            folder = checkpoint_folder(self.args.output_dir, self.state.global_step)
+            save_selection(folder, {**wall, **self.selection.state_dict()})
 
     # ---------------------------------------------------------------- feeding outcomes back
     def _completion_accuracies(self, rewards_per_func: torch.Tensor) -> np.ndarray:

@@ -24,9 +24,9 @@ import numpy as np
 from omegaconf import DictConfig
 
 from insight_cli.runs import RunDir
+from insight_cli.train.checkpoints import checkpoint_step, latest_checkpoint, load_selection
 from insight_cli.train.stopping import clear_stop, stop_requested
 
-SELECTION_FILE = "selection.npz"
 # eval.jsonl's name for the evaluation on the first trainer.eval.pool_problems prompts of the training pool
 POOL_BENCHMARK = "train_pool"
 
@@ -86,12 +86,6 @@ def stop_requested_anywhere() -> bool:
     flag = torch.tensor([int(asked)], device=PartialState().device)  # a CUDA tensor for NCCL, a CPU one for gloo
     dist.all_reduce(flag, op=dist.ReduceOp.MAX)
     return bool(flag.item())
-
-
-def latest_checkpoint(folder: Path) -> Path | None:
-    """The newest complete checkpoint (one that holds the selection state) under ``folder``."""
-    done = [p for p in folder.glob("checkpoint-*") if (p / SELECTION_FILE).exists() and p.name[11:].isdigit()]
-    return max(done, key=lambda p: int(p.name[11:]), default=None)
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -393,10 +387,10 @@ def _train(cfg: DictConfig, run_dir: RunDir) -> dict:
         source = model_info.get("path", model_info["source"])
         selection.influence = InfluenceRefresher(cfg, model, tokenizer, task, problems, source, checkpoint is None)
     if checkpoint is not None:
-        state = dict(np.load(checkpoint / SELECTION_FILE))
+        state = load_selection(checkpoint)
         selection.load_state_dict(state)
         wall_offset = float(state.get("wall_s", 0.0))
-        run_dir.truncate_after(int(checkpoint.name[11:]))
+        run_dir.truncate_after(checkpoint_step(checkpoint))
 
     # --- trainer: the dataset only paces the loop (one row per completion slot); prompts come from the selector
     chat = bool(cfg.task.get("chat_template", False))
@@ -420,7 +414,7 @@ def _train(cfg: DictConfig, run_dir: RunDir) -> dict:
         )
 
     args = grpo_args(cfg, run_dir.checkpoints)
-    start_step = int(checkpoint.name[11:]) if checkpoint else 0
+    start_step = checkpoint_step(checkpoint) if checkpoint else 0
     # one bar per run, drawn by rank 0 (the others would interleave theirs with it)
     bar_enabled = PartialState().is_main_process
     with (
