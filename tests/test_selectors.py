@@ -13,8 +13,17 @@ from omegaconf import OmegaConf
 
 from insight_cli.config import ConfigError, compose, conf_dir
 from insight_cli.selectors import SELECTORS, BetaSelector, GroupAccumulator, PoolSampler, build_selector
-from insight_cli.selectors.base import SelectorConfigError, rng_from_array, rng_state_array, top_m, top_m_positions
+from insight_cli.selectors.base import (
+    SelectorConfigError,
+    filters_groups,
+    refreshes,
+    rng_from_array,
+    rng_state_array,
+    top_m,
+    top_m_positions,
+)
 from insight_cli.selectors.dynamic_sampling import DynamicSamplingSelector
+from insight_cli.train.selection import PromptSelection
 
 K = 8
 NAMES = sorted(SELECTORS)
@@ -44,7 +53,7 @@ def run(selector, pool: PoolSampler, steps: range, rates: np.ndarray, m: int) ->
         ids = selector.select(pool.draw(m), m)
         succ = outcomes(t, ids, rates)
         trials = np.full(len(ids), K)
-        if hasattr(selector, "filter_groups"):
+        if filters_groups(selector):
             keep = selector.filter_groups(ids, succ, trials)
             assert keep.dtype == bool and keep.shape == ids.shape
         selector.update(ids, succ, trials)
@@ -309,8 +318,23 @@ def test_filter_groups_keeps_mixed_outcomes_only():
     assert isinstance(sel, DynamicSamplingSelector) and sel.max_gen_batches == 10
 
 
+def test_each_hook_has_one_name_that_the_trainer_finds_it_by():
+    """DESIGN §2: Dynamic Sampling's after-rollout hook is ``filter_groups``, CROPI's policy hook ``refresh``; the
+    trainer detects them through filters_groups / refreshes and builds its per-step group filter from the first."""
+    for name in NAMES:
+        selector = make(name, 50)
+        assert filters_groups(selector) == (name == "dynamic_sampling"), name
+        assert refreshes(selector) == (name == "cropi"), name
+    pool = PoolSampler(50, 1, seed=0)
+    assert PromptSelection(make("random", 50), pool, 4, K).group_filter(4) is None
+    group_filter = PromptSelection(make("dynamic_sampling", 50, max_gen_batches=3), pool, 4, K).group_filter(4)
+    assert (group_filter.target, group_filter.cap) == (4, 3)
+    assert group_filter.add(np.arange(4), np.array([0, 2, 8, 1]), np.full(4, 8)).tolist() == [False, True, False, True]
+
+
 def test_group_accumulator_generates_until_m_groups_are_kept():
-    acc = make("dynamic_sampling", 100).accumulator(target_groups=4)
+    sel = make("dynamic_sampling", 100)
+    acc = GroupAccumulator(target_groups=4, max_gen_batches=sel.max_gen_batches, keep=sel.filter_groups)
     trials = np.full(4, 8)
     acc.add(np.array([0, 1, 2, 3]), np.array([0, 4, 8, 2]), trials)  # 2 kept
     assert not acc.done
@@ -349,7 +373,7 @@ def test_dynamic_sampling_loop_rollout_count_and_cap():
     n, m = 1000, 8
     sel, pool = make("dynamic_sampling", n, max_gen_batches=4), PoolSampler(n, 1, seed=0)
     for rate, expect_cap in [(0.5, False), (0.002, True)]:
-        acc = sel.accumulator(m)
+        acc = PromptSelection(sel, pool, m, K).group_filter(m)  # as the trainer builds it each step
         rng = np.random.default_rng(0)
         while not acc.done:
             ids = sel.select(pool.draw(m), m)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from insight_cli.selectors import SELECTORS, PoolSampler, Selector, SelectorConfigError, build_selector
+from insight_cli.selectors.base import refreshes
 from insight_cli.train.selection import PromptSelection
 
 SelectorSpec = str | Mapping[str, Any] | Selector
@@ -79,7 +80,7 @@ def build_prompt_selection(
             )
     else:
         selector = build_selector(int(num_prompts), selector_settings(spec, rollouts_per_prompt), seed=int(seeds[0]))
-    if hasattr(selector, "refresh"):
+    if refreshes(selector):
         raise SelectorConfigError(
             f"selector '{selector.name}' recomputes its scores from the policy's gradients, which only `insight "
             "train` provides: choose another selector here"

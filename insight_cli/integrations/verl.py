@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from insight_cli.integrations.spec import build_prompt_selection
+from insight_cli.selectors.base import filters_groups
 
 try:  # verl calls update() only on instances of its curriculum interface
     from verl.experimental.dataset.sampler import AbstractCurriculumSampler as _SamplerBase
@@ -195,7 +196,7 @@ class InsightSampler(_SamplerBase):
             pool_factor=settings.get("pool_factor", None),
             seed=int(seed or 0),
         )
-        if hasattr(self.selection.selector, "filter_groups"):
+        if filters_groups(self.selection.selector):
             raise ValueError(
                 f"selector '{self.selection.selector.name}' filters groups after the rollouts, which a sampler cannot "
                 "do: use verl's own algorithm.filter_groups (DAPO recipe) with selector=random instead"

@@ -189,6 +189,21 @@ class Selector:
         return arr
 
 
+# ---------------------------------------------------------------- the optional hooks (DESIGN §2)
+# One method name per capability; a trainer (ours, TRL's, verl's sampler) calls a hook only if the selector has it,
+# and finds out through these two functions only.
+def filters_groups(selector: Selector) -> bool:
+    """Whether ``selector`` acts after the rollouts: ``filter_groups(prompt_ids, successes, trials) -> keep mask``,
+    with ``max_gen_batches`` generation batches per step at most (DAPO Dynamic Sampling)."""
+    return callable(getattr(selector, "filter_groups", None))
+
+
+def refreshes(selector: Selector) -> bool:
+    """Whether ``selector`` needs the policy: ``refresh(train_ids, projected_gradients, validation_means)`` at the
+    start of every stage, which ``refresh_due(step)`` tells, ``stage`` counting those done (CROPI)."""
+    return callable(getattr(selector, "refresh", None))
+
+
 PRIORS = ("uniform", "warmstart")
 
 

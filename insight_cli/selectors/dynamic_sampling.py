@@ -3,16 +3,18 @@
     keep group i  ⇔  0 < Sᵢ < Kᵢ   (its binary accuracies have non-zero variance, so its GRPO advantage is non-zero)
 
 ``select`` is uniform, as DAPO draws its batches uniformly: M prompts from the candidate pool. After the rollouts,
-the trainer calls :meth:`DynamicSamplingSelector.filter_groups` and keeps generating batches until M groups are
-kept, at most ``max_gen_batches`` batches (verl-recipe ``filter_groups``); if the cap is hit, the kept groups are
-filled up by repeating the last kept one (no group kept: the last batch is trained on as generated). Every
-generated completion counts in ``rollouts``, so the price of the extra batches is visible.
+the trainer keeps generating batches, each filtered by :meth:`DynamicSamplingSelector.filter_groups` (the DESIGN §2
+hook), until M groups are kept, at most ``max_gen_batches`` batches (verl-recipe ``filter_groups``); if the cap is
+hit, the kept groups are filled up by repeating the last kept one (no group kept: the last batch is trained on as
+generated). Every generated completion counts in ``rollouts``, so the price of the extra batches is visible.
 :class:`GroupAccumulator` holds that decision logic without a model, for the trainer and the tests.
 
 Defaults: max_gen_batches = 10. No beliefs: ``update`` learns nothing.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
@@ -40,23 +42,27 @@ class DynamicSamplingSelector(RandomSelector):
             raise ValueError("filter_groups: prompt_ids and successes must have the same length")
         return mixed_outcomes(successes, trials)
 
-    def accumulator(self, target_groups: int) -> GroupAccumulator:
-        """A fresh :class:`GroupAccumulator` for one training step with this selector's cap."""
-        return GroupAccumulator(target_groups, self.max_gen_batches)
-
 
 class GroupAccumulator:
     """Which generated groups one training step keeps, across up to ``max_gen_batches`` generation batches.
 
     Call :meth:`add` once per generated batch until :attr:`done`; then :meth:`final_indices` gives exactly
-    ``target_groups`` positions into the concatenation of every generated group, in generation order.
+    ``target_groups`` positions into the concatenation of every generated group, in generation order. ``keep``: the
+    keep-mask of a batch's groups, ``keep(prompt_ids, successes, trials)`` — a selector's ``filter_groups`` hook
+    (the trainer builds one per step as ``GroupAccumulator(M, selector.max_gen_batches, selector.filter_groups)``).
     """
 
-    def __init__(self, target_groups: int, max_gen_batches: int = 10):
+    def __init__(
+        self,
+        target_groups: int,
+        max_gen_batches: int = 10,
+        keep: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] = lambda ids, s, k: mixed_outcomes(s, k),
+    ):
         if target_groups < 1 or max_gen_batches < 1:
             raise ValueError(f"need target_groups ≥ 1 and max_gen_batches ≥ 1, got {target_groups}, {max_gen_batches}")
         self.target = int(target_groups)
         self.cap = int(max_gen_batches)
+        self.keep = keep
         self.batches = 0  # generation batches so far
         self.rollouts = 0  # completions generated so far (Σ trials), kept or not
         self.generated_groups = 0
@@ -69,7 +75,7 @@ class GroupAccumulator:
         if self.done:
             raise RuntimeError("GroupAccumulator is done: start a new one for the next step")
         ids = as_ids(prompt_ids)
-        keep = mixed_outcomes(successes, trials)
+        keep = np.asarray(self.keep(ids, successes, trials), dtype=bool)
         if keep.shape != ids.shape:
             raise ValueError("add: prompt_ids, successes and trials must have the same length")
         positions = self.generated_groups + np.arange(len(ids), dtype=np.int64)

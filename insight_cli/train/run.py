@@ -351,6 +351,7 @@ def _train(cfg: DictConfig, run_dir: RunDir) -> dict:
     from transformers.utils import logging as hf_logging
 
     from insight_cli.selectors import PoolSampler, build_selector
+    from insight_cli.selectors.base import refreshes
     from insight_cli.train.evaluate import evaluate_benchmarks
     from insight_cli.train.grpo import SelectorGRPOTrainer, TaskReward
     from insight_cli.train.model import load_model
@@ -381,7 +382,7 @@ def _train(cfg: DictConfig, run_dir: RunDir) -> dict:
     if checkpoint is None and cfg.selector.get("prior", "uniform") == "warmstart":
         source = model_info.get("path", model_info["source"])
         apply_prior(selector, cfg, warmstart_counts(cfg, model, tokenizer, task, problems, source))
-    if hasattr(selector, "refresh"):  # CROPI: projected policy gradients at the start of every stage
+    if refreshes(selector):  # CROPI: projected policy gradients at the start of every stage
         from insight_cli.train.influence import InfluenceRefresher
 
         source = model_info.get("path", model_info["source"])

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from insight_cli.selectors.base import BetaSelector, PoolSampler, Selector
+from insight_cli.selectors.base import BetaSelector, PoolSampler, Selector, filters_groups, refreshes
 from insight_cli.selectors.dynamic_sampling import GroupAccumulator
 
 
@@ -94,15 +94,14 @@ class PromptSelection:
     def group_filter(self, target_groups: int) -> GroupAccumulator | None:
         """For a selector that filters groups after the rollouts (DESIGN §2 ``filter_groups``), a fresh
         :class:`GroupAccumulator` deciding which of one step's generated groups are kept; None for any other."""
-        if not hasattr(self.selector, "filter_groups"):
+        if not filters_groups(self.selector):
             return None
-        return self.selector.accumulator(target_groups)
+        return GroupAccumulator(target_groups, self.selector.max_gen_batches, keep=self.selector.filter_groups)
 
     def _refresh_if_due(self) -> None:
         """Start a new stage of a selector with a ``refresh`` hook before choice ``self.choices`` (= the training step)
         when it is due; the first one also charges the offline rollouts to ``rollouts``. Timed as selector seconds."""
-        due = getattr(self.selector, "refresh_due", None)
-        if self.influence is None or due is None or not due(self.choices):
+        if self.influence is None or not refreshes(self.selector) or not self.selector.refresh_due(self.choices):
             return
         if self.selector.stage == 0:
             self.rollouts += int(self.influence.offline_rollouts)
