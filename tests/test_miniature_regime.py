@@ -23,7 +23,7 @@ def test_pool_and_held_out_avoid_the_warm_start_corpus(tiny_overrides):
     small = compose([*tiny_overrides, "task.train_size=100"])
     large = compose([*tiny_overrides, "task.train_size=400", "task.four_number_share=0.25"])
     assert warmstart.recipe(small.model) == warmstart.recipe(large.model)
-    corpus = warmstart.corpus_keys(small.model)
+    corpus = keys(warmstart.corpus(small.model))
     assert len(corpus) == int(small.model.warmstart.num_problems)
     for cfg in (small, large):
         _, pool, benchmarks = run_module.load_problems(cfg)

@@ -8,6 +8,14 @@ Every task module exposes the same small interface, the only one the trainer use
 - ``score(completion, problem, task_cfg) -> (reward, accuracy)`` and
   ``score_batch(completions, problems, task_cfg) -> (rewards, accuracies, counters)``
 - ``describe(task_cfg, data_dir) -> dict[str, int]``: set name → size, for ``insight config show``
+
+and, optionally (the trainer checks with ``hasattr``), what a run must keep apart — only a task whose problems can
+coincide with the tiny model's warm-start corpus (generated Countdown problems) defines them:
+
+- ``exclusion_keys(problems) -> set``: the keys ``load_train`` and ``load_eval`` accept as ``exclude=`` (and skip)
+  for ``problems``; the run passes those of the warm-start corpus, so RL and evaluation never see a taught problem
+- ``validation_sets(task_cfg, size, seed, exclude) -> dict[str, list[dict]]``: CROPI's validation sets, fresh
+  problems whose keys avoid ``exclude`` (a task without it: the first ``size`` problems of each benchmark)
 """
 
 from __future__ import annotations

@@ -426,6 +426,24 @@ def _keys(problems: list[dict]) -> set:
     return {problem_key(p["nums"], p["target"]) for p in problems}
 
 
+# --- what a run must keep apart (the optional part of the task interface, tasks/__init__.py) ----------------------
+def exclusion_keys(problems: Sequence[dict]) -> set:
+    """The keys ``load_train`` and ``load_eval`` accept as ``exclude`` for ``problems``: a run passes those of the tiny
+    model's warm-start corpus (generated Countdown problems), so RL and evaluation never see a taught problem."""
+    return _keys(problems)
+
+
+def validation_sets(task_cfg: Any, size: int, seed: int, exclude: set) -> dict[str, list[dict]]:
+    """CROPI's validation sets: ``countdown3`` and ``countdown4``, ``size`` generated 3- and 4-number problems each
+    (seeds ``seed + 3`` and ``seed + 4``), disjoint from ``exclude`` (problem keys) and from each other."""
+    taken, style, sets = set(exclude), str(_cfg(task_cfg, "prompt_style")), {}
+    for numbers, share in ((3, 0.0), (4, 1.0)):
+        found = generate_problems(size, seed + numbers, share, taken)
+        taken |= _keys(found)
+        sets[f"countdown{numbers}"] = [{**p, "id": i, "prompt": build_prompt(p, style)} for i, p in enumerate(found)]
+    return sets
+
+
 def score(completion: str, problem: dict, task_cfg: Any) -> tuple[float, float]:
     """(reward, binary accuracy) of one completion for one problem (format score from ``task.format_score``)."""
     return verify(completion, problem["nums"], problem["target"], float(_cfg(task_cfg, "format_score", 0.1)))

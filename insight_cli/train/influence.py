@@ -236,34 +236,19 @@ def mean_projected_gradient(model, rollouts: Rollouts, projection: SparseProject
 
 # ---------------------------------------------------------------------------------------------- validation sets
 def validation_problems(cfg, task, problems: list[dict]) -> dict[str, list[dict]]:
-    """The validation sets: on Countdown, generated 3- and 4-number problems disjoint from the pool, the (whole)
-    evaluation sets and the warm-start corpus; elsewhere, the first ``selector.valid_size`` problems of each
-    held-out benchmark."""
-    import inspect
+    """The validation sets: the task's own where it defines ``validation_sets`` (Countdown: generated 3- and 4-number
+    problems disjoint from the pool, the (whole) evaluation sets and the warm-start corpus); elsewhere, the first
+    ``selector.valid_size`` problems of each held-out benchmark."""
+    from insight_cli.train.warmstart import exclusions
 
     size = int(cfg.selector.valid_size)
-    kwargs = {}
-    if not cfg.model.hf_id and "exclude" in inspect.signature(task.load_eval).parameters:
-        from insight_cli.train.warmstart import corpus_keys
-
-        kwargs["exclude"] = corpus_keys(cfg.model)
-    benchmarks = task.load_eval(cfg.task, cfg.paths.data_dir, **kwargs)
-    if cfg.task.name != "countdown":
+    avoid = exclusions(cfg.model, task)
+    benchmarks = task.load_eval(cfg.task, cfg.paths.data_dir, **avoid)
+    if not hasattr(task, "validation_sets"):
         return {name: items[:size] for name, items in sorted(benchmarks.items())}
-    from insight_cli.tasks import countdown
-
-    def keys(items: list[dict]) -> set:
-        return {countdown.problem_key(p["nums"], p["target"]) for p in items}
-
-    taken = keys(problems) | set().union(*(keys(b) for b in benchmarks.values())) | kwargs.get("exclude", set())
-    style, sets = str(cfg.task.prompt_style), {}
-    for numbers, share in ((3, 0.0), (4, 1.0)):
-        found = countdown.generate_problems(size, int(cfg.selector.valid_seed) + numbers, share, taken)
-        taken |= keys(found)
-        sets[f"countdown{numbers}"] = [
-            {**p, "id": i, "prompt": countdown.build_prompt(p, style)} for i, p in enumerate(found)
-        ]
-    return sets
+    seen = [problems, *benchmarks.values()]
+    taken = set().union(*(task.exclusion_keys(items) for items in seen)) | avoid.get("exclude", set())
+    return task.validation_sets(cfg.task, size, int(cfg.selector.valid_seed), taken)
 
 
 # ---------------------------------------------------------------------------------------------- the refresher

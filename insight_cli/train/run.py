@@ -93,17 +93,12 @@ def load_problems(cfg: DictConfig) -> tuple[Any, list[dict], dict[str, list[dict
     """The task module, its training pool and its full held-out benchmarks.
 
     For the locally warm-started tiny model, the pool and the held-out sets skip every problem of the warm-start
-    corpus (a task whose loaders take ``exclude``), so RL and evaluation never see a problem the model was taught."""
-    import inspect
-
+    corpus (a task that defines ``exclusion_keys``), so RL and evaluation never see a problem the model was taught."""
     from insight_cli.tasks import get_task
+    from insight_cli.train.warmstart import exclusions
 
     task = get_task(cfg.task.name)
-    kwargs = {}
-    if not cfg.model.hf_id and "exclude" in inspect.signature(task.load_train).parameters:
-        from insight_cli.train.warmstart import corpus_keys
-
-        kwargs["exclude"] = corpus_keys(cfg.model)
+    kwargs = exclusions(cfg.model, task)
     data_dir = cfg.paths.data_dir
     return task, task.load_train(cfg.task, data_dir, **kwargs), task.load_eval(cfg.task, data_dir, **kwargs)
 

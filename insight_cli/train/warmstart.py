@@ -7,7 +7,7 @@ problem to problem. The result is cached under ``<paths.cache_dir>/tiny-models/<
 (architecture, SFT settings or ``RECIPE_VERSION``) has a new hash.
 
 The warm-start corpus depends on ``model.warmstart`` alone (its seed and size), never on the task: a run's training
-pool and held-out sets skip every corpus problem instead (:func:`corpus_keys`, applied by the run when it loads the
+pool and held-out sets skip every corpus problem instead (:func:`exclusions`, applied by the run when it loads the
 task). So one warm-started model serves every pool size and task mix, and a sweep over ``task.train_size`` compares
 runs from the same starting weights. A file lock makes concurrent jobs
 fill a cache folder once.
@@ -72,11 +72,13 @@ def corpus(model_cfg: Any) -> list[dict]:
     return list(_corpus(int(model_cfg.warmstart.num_problems), int(model_cfg.warmstart.seed)))
 
 
-def corpus_keys(model_cfg: Any) -> set:
-    """Problem keys of the warm-start corpus: the tiny model's training pool and held-out sets must avoid them."""
-    from insight_cli.tasks.countdown import problem_key
-
-    return {problem_key(p["nums"], p["target"]) for p in corpus(model_cfg)}
+def exclusions(model_cfg: Any, task: Any) -> dict[str, set]:
+    """The keyword arguments of ``task``'s loaders that keep this model's warm-start corpus out of the training pool
+    and the held-out sets: ``{"exclude": keys}`` for the tiny model and a task that defines ``exclusion_keys``
+    (tasks/__init__.py); {} for a hub model, or a task whose problems cannot coincide with the corpus."""
+    if model_cfg.hf_id or not hasattr(task, "exclusion_keys"):
+        return {}
+    return {"exclude": task.exclusion_keys(corpus(model_cfg))}
 
 
 def recipe_key(spec: dict) -> str:
