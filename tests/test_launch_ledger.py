@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from insight_cli.launch.sweep import display_state, run_state
+from insight_cli.launch.state import display_state, run_state
 from insight_cli.runs import Ledger, sweep_names
 
 WRITERS, EVENTS = 4, 60

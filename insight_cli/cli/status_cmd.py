@@ -24,7 +24,7 @@ def status(
     results_dir: Path = typer.Option(None, "--results-dir", help="Default: paths.results_dir ($INSIGHT_RESULTS_DIR)."),
 ) -> None:
     """Show a sweep's runs: state (from status.json, the ledger and the scheduler), step, pass@1, job, attempts."""
-    from insight_cli.launch.sweep import print_sweeps_overview, status_rows
+    from insight_cli.launch.state import print_sweeps_overview, status_rows
 
     root = results_folder(results_dir)
     if sweep is None:

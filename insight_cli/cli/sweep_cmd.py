@@ -70,6 +70,6 @@ def _print_dry_run(result, lines: list[str]) -> None:
     sys.stdout.write(result.summary() + "  [dry run: nothing written or submitted]\n\n")
     first = result.to_submit[0] if result.to_submit else 0
     print_config(result.runs[first].config)
-    for config, indices in launch_groups(result.runs, result.to_submit):
+    for _, config, indices in launch_groups(result.runs, result.to_submit):
         print_launch(config, Path(result.sweep_dir) / ".submitit", len(indices))
     print_estimate([result.runs[i].config for i in result.to_submit])

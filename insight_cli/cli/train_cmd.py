@@ -38,7 +38,7 @@ def train(
 ) -> None:
     """Train one run: GRPO with the chosen selector picking every batch; writes results/<sweep>/<run_id>/."""
     from insight_cli.config import compose
-    from insight_cli.launch.executor import launch_run
+    from insight_cli.launch.sweep import launch_run
 
     all_overrides = group_overrides(model=model, selector=selector, task=task) + list(overrides or [])
     with user_errors():

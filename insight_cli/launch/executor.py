@@ -25,8 +25,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from insight_cli.config import ConfigError, to_yaml
 from insight_cli.envinfo import environment
-from insight_cli.launch.resources import resources
-from insight_cli.runs import RunDir, run_id
+from insight_cli.launch.resources import Resources, resources
+from insight_cli.runs import RunDir
 from insight_cli.safe_read import is_fraction
 
 SUBMITIT_DIR = ".submitit"  # per sweep: job pickles and logs of every array task; runs link their own logs
@@ -80,10 +80,11 @@ def check_folders(cfg: Any) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- launchers
-def check_launcher(cfg: Any, need_scheduler: bool = True) -> None:
-    """The launcher can run this config: the GPU request covers the model, and Slurm answers (launcher=slurm,
-    unless ``need_scheduler`` is False, as for --dry-run)."""
-    resources(cfg)
+def check_launcher(cfg: Any, need_scheduler: bool = True) -> Resources:
+    """The launcher can run this config: the GPU request covers the model, the packages and trackers are there
+    (launch/preflight.py) and Slurm answers (launcher=slurm) — the last two unless ``need_scheduler`` is False, as
+    for --dry-run. Returns the run's resources."""
+    res = resources(cfg)
     if need_scheduler:  # not on --dry-run: a plan may be made anywhere
         from insight_cli.launch.preflight import check_environment
 
@@ -97,15 +98,16 @@ def check_launcher(cfg: Any, need_scheduler: bool = True) -> None:
                 f"launcher=slurm but no Slurm is reachable ({problem}): start the local one with "
                 "`sudo bash scripts/slurm-local.sh start`, or use launcher=local"
             )
+    return res
 
 
 def _mem(mem_gb: int) -> str:
     return f"{int(mem_gb)}GB"
 
 
-def slurm_parameters(cfg: Any) -> dict[str, Any]:
-    """sbatch parameters (submitit's native names) of one run's config."""
-    launcher, res = cfg["launcher"], resources(cfg)
+def slurm_parameters(cfg: Any, res: Resources | None = None) -> dict[str, Any]:
+    """sbatch parameters (submitit's native names) of one run's config (``res``: its resources, if known)."""
+    launcher, res = cfg["launcher"], res or resources(cfg)
     extra = dict(launcher.get("additional") or {})
     extra.setdefault("requeue", True)  # scontrol requeue must be allowed whatever the cluster's JobRequeue is
     params: dict[str, Any] = {
@@ -131,21 +133,23 @@ def python_command(cfg: Any) -> str:
     return cfg["launcher"].get("python") or shlex.quote(sys.executable)
 
 
-def sbatch_text(cfg: Any, folder: str | os.PathLike, count: int = 1, python: str | None = None) -> str:
+def sbatch_text(
+    cfg: Any, folder: str | os.PathLike, count: int = 1, python: str | None = None, res: Resources | None = None
+) -> str:
     """The sbatch script submitit writes for ``count`` runs of this config (an array when count > 1)."""
     from submitit.slurm.slurm import _make_sbatch_string
 
     folder = Path(folder).absolute()
     command = " ".join([python or python_command(cfg), "-u -m submitit.core._submit", shlex.quote(str(folder))])
     return _make_sbatch_string(
-        command=command, folder=folder, map_count=count if count > 1 else None, **slurm_parameters(cfg)
+        command=command, folder=folder, map_count=count if count > 1 else None, **slurm_parameters(cfg, res)
     )
 
 
-def sbatch_test(cfg: Any, folder: str | os.PathLike, count: int) -> None:
+def sbatch_test(cfg: Any, folder: str | os.PathLike, count: int, res: Resources | None = None) -> None:
     """``sbatch --test-only`` on the script: the cluster rejects a bad request (GPUs, partition, …) before any
     file is written."""
-    text = sbatch_text(cfg, folder, count)
+    text = sbatch_text(cfg, folder, count, res=res)
     try:
         out = subprocess.run(["sbatch", "--test-only"], input=text, capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.SubprocessError) as exc:
@@ -186,9 +190,9 @@ def _stdio_to(path: Path) -> Iterator[None]:
                 os.close(copy)
 
 
-def make_executor(cfg: Any, folder: Path):
+def make_executor(cfg: Any, folder: Path, res: Resources):
     """The submitit executor of ``cfg.launcher`` (local or slurm), parameters set."""
-    launcher, res = cfg["launcher"], resources(cfg)
+    launcher = cfg["launcher"]
     max_requeues = int(launcher.get("max_requeues") or 0)
     if launcher["name"] == "local":
         executor = DetachedLocalExecutor(folder=str(folder), max_num_timeout=max_requeues)
@@ -203,15 +207,15 @@ def make_executor(cfg: Any, folder: Path):
         executor.update_parameters(**params)
         return executor
     executor = submitit.SlurmExecutor(folder=str(folder), max_num_timeout=max_requeues, python=python_command(cfg))
-    executor.update_parameters(**slurm_parameters(cfg))
+    executor.update_parameters(**slurm_parameters(cfg, res))
     return executor
 
 
-def make_job(cfg: Any, run_dir: RunDir):
+def make_job(cfg: Any, run_dir: RunDir, res: Resources | None = None):
     """The picklable callable a job runs (launch/job.py)."""
     from insight_cli.launch.job import TrainJob
 
-    launcher, res = cfg["launcher"], resources(cfg)
+    launcher, res = cfg["launcher"], res or resources(cfg)
     plain = cfg if isinstance(cfg, dict) else OmegaConf.to_container(cfg, resolve=True)
     return TrainJob(
         OmegaConf.to_yaml(OmegaConf.create(plain)),
@@ -222,11 +226,18 @@ def make_job(cfg: Any, run_dir: RunDir):
     )
 
 
-def submit(cfg: Any, run_dirs: Sequence[RunDir], folder: Path, configs: Sequence[Any] | None = None) -> list[dict]:
+def submit(
+    cfg: Any,
+    run_dirs: Sequence[RunDir],
+    folder: Path,
+    configs: Sequence[Any] | None = None,
+    res: Resources | None = None,
+) -> list[dict]:
     """Submit one job per run dir (a job array on Slurm when there are several); returns submission records."""
     configs = list(configs) if configs is not None else [cfg] * len(run_dirs)
-    executor = make_executor(cfg, folder)
-    jobs_in = [make_job(c, d) for c, d in zip(configs, run_dirs, strict=True)]
+    res = res or resources(cfg)
+    executor = make_executor(cfg, folder, res)
+    jobs_in = [make_job(c, d, res) for c, d in zip(configs, run_dirs, strict=True)]
     if len(jobs_in) == 1:
         jobs = [executor.submit(jobs_in[0])]
     else:
@@ -242,59 +253,7 @@ def submit(cfg: Any, run_dirs: Sequence[RunDir], folder: Path, configs: Sequence
     return records
 
 
-# ---------------------------------------------------------------------------------------------- insight train
-def launch_run(
-    cfg: DictConfig, overrides: Sequence[str], command: Sequence[str], dry_run: bool = False
-) -> RunDir | None:
-    """Launch one run with ``cfg.launcher``: in-process runs block; local/slurm jobs are submitted and return."""
-    from insight_cli.runs import Ledger
-
-    check_launcher(cfg, need_scheduler=not dry_run)
-    folder = RunDir.for_config(cfg, cfg.paths.results_dir, cfg.sweep).submitit_dir
-    if dry_run:
-        print_dry_run(cfg, folder)
-        return None
-    from insight_cli.launch.sweep import single_run_state
-
-    target = RunDir.for_config(cfg, cfg.paths.results_dir, cfg.sweep)
-    state, job = single_run_state(target.path.parent, target.path.name)
-    if state == "running":
-        raise ConfigError(
-            f"run {target.path.name} is already running as {job['launcher']} job {job['job_id']}: follow it with "
-            f"`insight logs {target.path.name} -f`, or cancel that job first"
-        )
-    if state == "done":
-        print(f"run {target.path.name} is already done ({target.path}); delete that folder to train it again")
-        return target
-    check_folders(cfg)
-    if cfg.launcher.name == "slurm":
-        sbatch_test(cfg, folder, 1)
-    run_dir = prepare_run_dir(cfg, overrides, command)
-    ledger = Ledger(run_dir.path.parent)
-    planned = {"event": "planned", "run_id": run_dir.path.name, "values": {}, "overrides": list(overrides)}
-    if cfg.launcher.name == "inprocess":
-        ledger.append(
-            planned,
-            {
-                "event": "submitted",
-                "run_id": run_dir.path.name,
-                "job_id": str(os.getpid()),
-                "launcher": "inprocess",
-                "host": socket.gethostname(),
-                "pid": os.getpid(),
-            },
-        )
-        make_job(cfg, run_dir)()
-        print(run_summary(run_dir, cfg.paths.results_dir, cfg.sweep))
-        return run_dir
-    with ledger.locked():
-        record = submit(cfg, [run_dir], folder)[0]
-        ledger.append(planned, {"event": "submitted", "run_id": run_dir.path.name, **record})
-    print(f"submitted {cfg.launcher.name} job {record['job_id']} for run {run_dir.path}")
-    print(f"follow it with: insight logs {run_dir.path.name} -f   (or insight status {cfg.sweep})")
-    return run_dir
-
-
+# ---------------------------------------------------------------------------------------------- after a launch
 def run_summary(run_dir: RunDir, results_dir: str | os.PathLike, sweep: str) -> str:
     """What an in-process `insight train` says when it returns: how the run ended, each benchmark's pass@1 at its
     first and last evaluation, where the files are, and the command that tabulates them."""
@@ -320,20 +279,20 @@ def run_summary(run_dir: RunDir, results_dir: str | os.PathLike, sweep: str) -> 
     return "\n".join(lines)
 
 
-def print_dry_run(cfg: Any, folder: Path, count: int = 1) -> None:
+def print_dry_run(cfg: DictConfig, run_dir: RunDir) -> None:
     """One run's dry run: the composed config, the launch (sbatch script for Slurm), the training processes inside
     the job (command, GPUs, accelerate config), the GPU-hour estimate."""
-    plain = cfg if isinstance(cfg, dict) else OmegaConf.to_container(cfg, resolve=True)
-    print_config(plain)
-    run_path = RunDir.for_config(plain, plain["paths"]["results_dir"], plain["sweep"]).path
-    print_launch(plain, folder, count, run_path=str(run_path))
-    print_estimate([plain] * count)
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    print_config(plain, run_dir)
+    print_launch(plain, run_dir.submitit_dir, 1, run_path=str(run_dir.path))
+    print_estimate([plain])
 
 
-def print_config(plain: dict) -> None:
-    print("# composed config of run", run_id(plain))
+def print_config(plain: dict, run_dir: RunDir | None = None) -> None:
+    run_dir = run_dir or RunDir.for_config(plain, plain["paths"]["results_dir"], plain["sweep"])
+    print("# composed config of run", run_dir.path.name)
     print(to_yaml(OmegaConf.create(plain)).rstrip())
-    print(f"# run directory: {RunDir.for_config(plain, plain['paths']['results_dir'], plain['sweep']).path}")
+    print(f"# run directory: {run_dir.path}")
 
 
 def print_launch(plain: dict, folder: Path, count: int, run_path: str | None = None) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 
 from insight_cli import envinfo
 from insight_cli.errors import ConfigError
+from insight_cli.launch.resources import gpu_request_problem, gpus_wording
 
 # Packages a config can require beyond the base install, by the feature that needs them.
 VLLM_HINT = "install it on the GPU nodes (pip install vllm) or set model.vllm.enabled=false"
@@ -97,10 +98,6 @@ def config_problems(cfg: Any) -> list[str]:
     return problems + process_problems(cfg) + tracker_config_problems(cfg)
 
 
-def _gpus(n: int) -> str:
-    return f"{n} GPU" if n == 1 else f"{n} GPUs"
-
-
 def cuda_devices() -> int:
     import torch
 
@@ -114,16 +111,11 @@ def environment_problems(cfg: Any) -> list[str]:
     where = launcher.get("name") or "inprocess"
     python = launcher.get("python") if where == "slurm" else None
     interpreter = f"launcher.python ({python})" if python else "this Python"
-    problems = []
-    granted = launcher.get("gpus_per_node")
-    if granted is not None and int(granted) < gpus:
-        problems.append(
-            f"model {name} needs {_gpus(gpus)} but launcher.gpus_per_node={granted}: "
-            f"set launcher.gpus_per_node={gpus} (or more) or choose a smaller model"
-        )
+    problems = [p for p in [gpu_request_problem(cfg)] if p]
     if where != "slurm" and gpus > 0 and (have := cuda_devices()) < gpus:
         problems.append(
-            f"model {name} needs {_gpus(gpus)} but this machine has {have}: use launcher=slurm, or --model tiny-cpu"
+            f"model {name} needs {gpus_wording(gpus)} but this machine has {have}: "
+            "use launcher=slurm, or --model tiny-cpu"
         )
     vllm = model.get("vllm") or {}
     if vllm.get("enabled") and not envinfo.has_module("vllm", python):

@@ -53,9 +53,29 @@ def _get(section: Any, key: str) -> Any:
     return section.get(key) if hasattr(section, "get") else None
 
 
+def gpus_wording(n: int) -> str:
+    return f"{n} GPU" if n == 1 else f"{n} GPUs"
+
+
+def gpu_request_problem(cfg: Any) -> str | None:
+    """The one check that the launcher's GPU request (``launcher.gpus_per_node``) covers the model's ``model.gpus``:
+    None, or the line that names the fix."""
+    model, granted = cfg["model"], _get(cfg["launcher"], "gpus_per_node")
+    need = int(model.get("gpus") or 0)
+    if granted is None or int(granted) >= need:
+        return None
+    return (
+        f"model {model.get('name')} needs {gpus_wording(need)} but launcher.gpus_per_node={granted}: "
+        f"set launcher.gpus_per_node={need} (or more) or choose a smaller model"
+    )
+
+
 def resources(cfg: Any) -> Resources:
     """Resources of one run (``cfg`` resolved, DictConfig or plain dict); a request below the model's need is an
     error that names the fix."""
+    problem = gpu_request_problem(cfg)
+    if problem:
+        raise ConfigError(problem)
     model, launcher = cfg["model"], cfg["launcher"]
     need = int(model.get("gpus") or 0)
     preset = PRESETS.get(str(model.get("name")))
@@ -66,11 +86,6 @@ def resources(cfg: Any) -> Resources:
         )
     gpus = _get(launcher, "gpus_per_node")
     gpus = need if gpus is None else int(gpus)
-    if gpus < need:
-        raise ConfigError(
-            f"model {model.get('name')} needs {need} GPUs but launcher.gpus_per_node={gpus}: "
-            f"set launcher.gpus_per_node={need} (or more) or choose a smaller model"
-        )
     cpus = _get(launcher, "cpus_per_task")
     mem = _get(launcher, "mem_gb")
     seconds = _get(launcher, "seconds_per_step")

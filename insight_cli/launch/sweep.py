@@ -1,14 +1,13 @@
-"""``insight sweep`` and ``insight status`` as library functions: plan, classify, submit what is missing, report.
+"""``insight sweep`` and ``insight train`` as library functions: plan, classify, submit what is missing.
 
     insight sweep -f sweeps/mini_main.yaml launcher=slurm     # submits the runs not done or running
     insight sweep -f sweeps/mini_main.yaml launcher=slurm     # again: "4 done, 0 to submit"
-    insight status mini_main
+    insight train --selector wmi                              # a sweep of one run (sweep ``adhoc``)
 
-A run is *done* when its status.json says so; *running* while its latest job is queued or running (squeue, or a
-live local process); *failed* when its job is over without finishing (an error, a cancel, a preemption that was
-not requeued) — ``--rerun-failed`` resubmits those, and they resume from their last checkpoint; *new* otherwise.
-Classifying, writing the ledger and submitting happen under the sweep's file lock, so two sweeps started at
-once submit each run once.
+Both go through one sequence: check every distinct launch (launch/executor.py, launch/preflight.py), classify the
+runs (launch/state.py), check the folders and the sbatch script, then under the sweep's file lock classify again,
+record the plan in the ledger and submit — so two sweeps started at once submit each run once. Failed runs are
+resubmitted by ``--rerun-failed`` (and always by ``insight train``); they resume from their last checkpoint.
 """
 
 from __future__ import annotations
@@ -16,14 +15,15 @@ from __future__ import annotations
 import json
 import os
 import socket
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
 
 from insight_cli.aliases import short_name
 from insight_cli.config import ConfigError
+from insight_cli.launch import executor
 from insight_cli.launch.plan import (
     Axis,
     Composer,
@@ -38,24 +38,32 @@ from insight_cli.launch.plan import (
     parse_tokens,
     sweep_name,
 )
-from insight_cli.launch.scheduler import UNKNOWN, is_active, job_states
-from insight_cli.runs import Ledger, RunDir, RunRecord, read_jsonl
-from insight_cli.safe_read import DamagedFile, is_fraction, load_yaml, warn
+from insight_cli.launch.resources import Resources
+from insight_cli.launch.state import STATES, classify
+from insight_cli.runs import Ledger, RunDir
 
-STATES = ("done", "running", "failed", "new")
+ResourcesByLaunch = dict[str, Resources]  # launch key (see _launch_key) → the resources of those runs
 
 
 @dataclass
 class SweepResult:
-    """The plan of one sweep, each run's state, and what was (or would be) submitted."""
+    """The plan of one sweep, each run's state and latest job, and what was (or would be) submitted."""
 
     name: str
     sweep_dir: Path
     axes: list[Axis]
     runs: list[Run]
-    states: list[str]
-    to_submit: list[int]
+    states: list[str] = field(default_factory=list)
+    jobs: list[dict | None] = field(default_factory=list)
+    to_submit: list[int] = field(default_factory=list)
     submitted: list[dict] = field(default_factory=list)
+
+    def decide(self, wanted: Sequence[str]) -> None:
+        """Classify every run (launch/state.py) and pick the ones in a ``wanted`` state for submission."""
+        classified = classify([r.run_id for r in self.runs], self.sweep_dir)
+        self.states = [state for state, _ in classified]
+        self.jobs = [job for _, job in classified]
+        self.to_submit = [i for i, state in enumerate(self.states) if state in wanted]
 
     def counts(self) -> dict[str, int]:
         return {s: self.states.count(s) for s in STATES}
@@ -115,71 +123,89 @@ def plan(spec: SweepSpec) -> tuple[str, list[Run]]:
     return name, build_runs(named, composer)
 
 
-# ---------------------------------------------------------------------------------------------- classifying
-def classify(runs: Sequence[Run], sweep_dir: Path) -> list[str]:
-    """done / running / failed / new for each run, from status.json, the ledger and the scheduler."""
-    records = Ledger(sweep_dir).runs()
-    jobs = [records[r.run_id].job for r in runs if r.run_id in records and records[r.run_id].job]
-    states = job_states(jobs) if jobs else {}
-    out = []
-    for run in runs:
-        status = RunDir(sweep_dir / run.run_id).read_status()
-        record = records.get(run.run_id)
-        job = record.job if record else None
-        out.append(run_state(status, job, states.get(str(job["job_id"])) if job else None))
-    return out
-
-
-def single_run_state(sweep_dir: Path, rid: str) -> tuple[str, dict | None]:
-    """(done / running / failed / new, its latest job) of one run, as :func:`classify` sees it."""
-    record = Ledger(sweep_dir).runs().get(rid)
-    job = record.job if record else None
-    job_state = job_states([job]).get(str(job["job_id"])) if job and job.get("job_id") else None
-    return run_state(RunDir(sweep_dir / rid).read_status(), job, job_state), job
-
-
-def run_state(status: dict, job: dict | None, job_state: str | None) -> str:
-    """One run's class: done, running, failed or new."""
-    if status.get("state") == "done":
-        return "done"
-    if job is not None:
-        if is_active(job_state):
-            return "running"
-        if job_state in (None, UNKNOWN):  # nobody can tell: trust the run's own status, never resubmit blindly
-            return "failed" if status.get("state") == "failed" else "running"
-        return "failed"
-    if status.get("state") in ("failed", "preempted"):
-        return "failed"
-    return "running" if status.get("state") == "running" else "new"
-
-
 # ---------------------------------------------------------------------------------------------- submitting
 def run_sweep(
     spec: SweepSpec, command: Sequence[str], dry_run: bool = False, rerun_failed: bool = False
 ) -> SweepResult:
     """Plan, classify and (unless dry_run) submit the missing runs; returns at once (jobs run on their own)."""
-    from insight_cli.launch.executor import check_folders, check_launcher, sbatch_test
-
     name, runs = plan(spec)
-    first = runs[0].config
-    sweep_dir = Path(first["paths"]["results_dir"]) / name
-    for config in _distinct_launches(runs):
-        check_launcher(config, need_scheduler=not dry_run)
-    wanted = "failed" if rerun_failed else "new"
-    states = classify(runs, sweep_dir)
-    result = SweepResult(name, sweep_dir, spec.axes, runs, states, [i for i, s in enumerate(states) if s == wanted])
-    if dry_run or not result.to_submit:
-        return result
-    for config in {json.dumps(r.config["paths"], sort_keys=True): r.config for r in runs}.values():
-        check_folders(config)
-    if first["launcher"]["name"] == "slurm":
-        for config, indices in launch_groups(runs, result.to_submit):
-            sbatch_test(config, sweep_dir / ".submitit", len(indices))
-    ledger = Ledger(sweep_dir)
+    result = SweepResult(name, Path(runs[0].config["paths"]["results_dir"]) / name, spec.axes, runs)
+    resources_of = check_launches(runs, dry_run)
+    wanted = ("failed",) if rerun_failed else ("new",)
+    result.decide(wanted)
+    if not dry_run and result.to_submit:
+        launch(result, command, wanted, result.sweep_dir / executor.SUBMITIT_DIR, resources_of)
+    return result
+
+
+def launch_run(
+    cfg: DictConfig, overrides: Sequence[str], command: Sequence[str], dry_run: bool = False
+) -> RunDir | None:
+    """``insight train``: a sweep of one run (``cfg.sweep``, no axes), launched as :func:`run_sweep` launches; an
+    in-process run blocks and prints its summary, a local/slurm job is submitted and returns at once."""
+    run_dir = RunDir.for_config(cfg, cfg.paths.results_dir, cfg.sweep)
+    run = Run(list(overrides), {}, cfg, run_dir.path.name)
+    resources_of = check_launches([run], dry_run)
+    if dry_run:
+        executor.print_dry_run(cfg, run_dir)
+        return None
+    result = SweepResult(str(cfg.sweep), run_dir.path.parent, [], [run])
+    wanted = ("new", "failed")  # a failed run resumes from its last checkpoint
+    result.decide(wanted)
+    if _refuse_or_skip(result, run_dir):
+        return run_dir
+    launch(result, command, wanted, run_dir.submitit_dir, resources_of)
+    if not result.submitted and _refuse_or_skip(result, run_dir):  # it started elsewhere while we checked
+        return run_dir
+    if cfg.launcher.name == "inprocess":
+        print(executor.run_summary(run_dir, cfg.paths.results_dir, cfg.sweep))
+        return run_dir
+    print(f"submitted {cfg.launcher.name} job {result.submitted[0]['job_id']} for run {run_dir.path}")
+    print(f"follow it with: insight logs {run_dir.path.name} -f   (or insight status {cfg.sweep})")
+    return run_dir
+
+
+def _refuse_or_skip(result: SweepResult, run_dir: RunDir) -> bool:
+    """A single run that is running is an error; one that is done is said so (True: nothing to launch)."""
+    state, job = result.states[0], result.jobs[0]
+    if state == "running":
+        raise ConfigError(
+            f"run {run_dir.path.name} is already running as {job['launcher']} job {job['job_id']}: follow it with "
+            f"`insight logs {run_dir.path.name} -f`, or cancel that job first"
+        )
+    if state == "done":
+        print(f"run {run_dir.path.name} is already done ({run_dir.path}); delete that folder to train it again")
+        return True
+    return False
+
+
+def check_launches(runs: Sequence[Run], dry_run: bool) -> ResourcesByLaunch:
+    """Every distinct launch of the plan passes the launcher checks (not the scheduler's on a dry run); returns the
+    resources of each, by launch key, so a launch computes them once."""
+    return {
+        key: executor.check_launcher(config, need_scheduler=not dry_run)
+        for key, config in _distinct_launches(runs).items()
+    }
+
+
+def launch(
+    result: SweepResult,
+    command: Sequence[str],
+    wanted: Sequence[str],
+    folder: Path,
+    resources_of: ResourcesByLaunch,
+) -> None:
+    """Check the folders and the sbatch script, then under the sweep's lock classify again, record the plan and
+    submit the runs in a ``wanted`` state (into the submitit ``folder``); in-process runs run after the lock."""
+    runs = result.runs
+    for config in {json.dumps(r.config["paths"], sort_keys=True, default=str): r.config for r in runs}.values():
+        executor.check_folders(config)
+    if runs[0].config["launcher"]["name"] == "slurm":
+        for key, config, indices in launch_groups(runs, result.to_submit):
+            executor.sbatch_test(config, folder, len(indices), resources_of[key])
+    ledger = Ledger(result.sweep_dir)
     with ledger.locked():
-        # another sweep may have submitted while we were composing: decide again under the lock
-        result.states = classify(runs, sweep_dir)
-        result.to_submit = [i for i, s in enumerate(result.states) if s == wanted]
+        result.decide(wanted)  # another sweep may have submitted while we were checking: decide again under the lock
         known = ledger.runs()
         ledger.append(
             *[
@@ -188,58 +214,60 @@ def run_sweep(
                 if r.run_id not in known
             ]
         )
-        result.submitted, inprocess = _submit(runs, result.to_submit, sweep_dir, command, ledger)
+        inprocess = _submit(result, folder, command, ledger, resources_of)
     for job in inprocess:  # launcher=inprocess: run one after the other, after the lock is released
         job()
-    return result
 
 
-def _launch_key(config: dict) -> str:
+def _launch_key(config: DictConfig | dict) -> str:
     """Runs with the same launcher and resources can share one job array."""
+    launcher = config["launcher"]
+    launcher = OmegaConf.to_container(launcher, resolve=True) if isinstance(launcher, DictConfig) else launcher
     return json.dumps(
-        [config["launcher"], config["model"].get("gpus"), config["model"].get("name")], sort_keys=True, default=str
+        [launcher, config["model"].get("gpus"), config["model"].get("name")], sort_keys=True, default=str
     )
 
 
-def _distinct_launches(runs: Sequence[Run]) -> list[dict]:
-    seen: dict[str, dict] = {}
+def _distinct_launches(runs: Sequence[Run]) -> dict[str, DictConfig | dict]:
+    seen: dict[str, DictConfig | dict] = {}
     for run in runs:
         seen.setdefault(_launch_key(run.config), run.config)
-    return list(seen.values())
+    return seen
 
 
-def launch_groups(runs: Sequence[Run], indices: Sequence[int]) -> list[tuple[dict, list[int]]]:
-    groups: dict[str, tuple[dict, list[int]]] = {}
+def launch_groups(runs: Sequence[Run], indices: Sequence[int]) -> list[tuple[str, DictConfig | dict, list[int]]]:
+    """(launch key, a config, run indices) of each group of runs that share one job array."""
+    groups: dict[str, tuple[str, DictConfig | dict, list[int]]] = {}
     for i in indices:
-        groups.setdefault(_launch_key(runs[i].config), (runs[i].config, []))[1].append(i)
+        key = _launch_key(runs[i].config)
+        groups.setdefault(key, (key, runs[i].config, []))[2].append(i)
     return list(groups.values())
 
 
 def _submit(
-    runs: Sequence[Run], indices: Sequence[int], sweep_dir: Path, command: Sequence[str], ledger: Ledger
-) -> tuple[list[dict], list]:
+    result: SweepResult, folder: Path, command: Sequence[str], ledger: Ledger, resources_of: ResourcesByLaunch
+) -> list:
     """Prepare the run directories and submit them, one job array per launch group; in-process runs are returned
     as callables for the caller to run once the lock is released."""
-    from omegaconf import OmegaConf
-
-    from insight_cli.launch.executor import make_job, prepare_run_dir, submit
-
-    records, inprocess = [], []
-    for config, group in launch_groups(runs, indices):
-        run_dirs = [prepare_run_dir(OmegaConf.create(runs[i].config), runs[i].overrides, command) for i in group]
+    runs, inprocess = result.runs, []
+    for key, config, group in launch_groups(runs, result.to_submit):
+        res = resources_of[key]
+        run_dirs = [
+            executor.prepare_run_dir(OmegaConf.create(runs[i].config), runs[i].overrides, command) for i in group
+        ]
         if config["launcher"]["name"] == "inprocess":
             submitted = [
                 {"job_id": str(os.getpid()), "launcher": "inprocess", "host": socket.gethostname(), "pid": os.getpid()}
                 for _ in group
             ]
-            inprocess += [make_job(runs[i].config, d) for i, d in zip(group, run_dirs, strict=True)]
+            inprocess += [executor.make_job(runs[i].config, d, res) for i, d in zip(group, run_dirs, strict=True)]
         else:
-            submitted = submit(config, run_dirs, sweep_dir / ".submitit", [runs[i].config for i in group])
+            submitted = executor.submit(config, run_dirs, folder, [runs[i].config for i in group], res)
         ledger.append(
             *[{"event": "submitted", "run_id": runs[i].run_id, **rec} for i, rec in zip(group, submitted, strict=True)]
         )
-        records += [{**rec, "run_id": runs[i].run_id} for i, rec in zip(group, submitted, strict=True)]
-    return records, inprocess
+        result.submitted += [{**rec, "run_id": runs[i].run_id} for i, rec in zip(group, submitted, strict=True)]
+    return inprocess
 
 
 # ---------------------------------------------------------------------------------------------- reporting
@@ -258,114 +286,3 @@ def plan_lines(result: SweepResult) -> list[str]:
         cells = "  ".join(f"{str(run.values.get(k, '')):<{w}}" for k, w in zip(keys, widths, strict=True))
         lines.append(f"{i:>5}  {run.run_id:<12}  {cells}  {state}{' → submit' if i in submit else ''}")
     return lines
-
-
-@dataclass
-class StatusRow:
-    run_id: str
-    values: dict[str, Any]
-    state: str
-    step: int | None
-    steps: int | None
-    pass1: float | None
-    job_id: str | None
-    attempts: int
-
-
-def status_rows(sweep_dir: Path) -> list[StatusRow]:
-    """One row per run of the sweep (ledger order, then run folders the ledger does not know), reconciled with
-    the scheduler: a run whose job is gone without finishing shows as failed, with Slurm's final state."""
-    records = Ledger(sweep_dir).runs()
-    for path in sorted(p for p in sweep_dir.iterdir() if _is_run_dir(p)) if sweep_dir.is_dir() else []:
-        records.setdefault(path.name, RunRecord(path.name))
-    jobs = [r.job for r in records.values() if r.job]
-    states = job_states(jobs) if jobs else {}
-    rows = []
-    for rid, record in records.items():
-        run_dir = RunDir(sweep_dir / rid)
-        status = run_dir.read_status()
-        job = record.job
-        job_state = states.get(str(job["job_id"])) if job else None
-        evals = list(read_jsonl(run_dir.file("eval.jsonl")))
-        meta = run_dir.read_meta()
-        pass1 = evals[-1].get("pass@1") if evals else None
-        if pass1 is not None and not is_fraction(pass1):
-            warn(run_dir.file("eval.jsonl"), f"ends with pass@1 {pass1!r}, outside [0, 1]; not shown")
-            pass1 = None
-        rows.append(
-            StatusRow(
-                run_id=rid,
-                values=record.values,
-                state=display_state(status, job, job_state, damaged="status.json" in run_dir.damaged),
-                step=status.get("step"),
-                steps=_steps(run_dir),
-                pass1=pass1,
-                job_id=job.get("job_id") if job else None,
-                attempts=len(meta.get("attempts", [])),
-            )
-        )
-    return rows
-
-
-def _is_run_dir(path: Path) -> bool:
-    """A run folder: one with a config.yaml, or one that lost it but holds other run files (then a warning)."""
-    if (path / "config.yaml").exists():
-        return True
-    if any((path / name).exists() for name in ("status.json", "meta.json", "eval.jsonl", "metrics.jsonl")):
-        warn(path / "config.yaml", "is missing; its step count is unknown")
-        return True
-    return False
-
-
-def _steps(run_dir: RunDir) -> int | None:
-    """trainer.steps from the run's config.yaml (None when missing or damaged, which is warned about)."""
-    try:
-        steps = load_yaml(run_dir.file("config.yaml"))["trainer"]["steps"]
-    except FileNotFoundError:
-        return None
-    except DamagedFile as exc:
-        warn(run_dir.file("config.yaml"), f"{exc.problem}; its step count is unknown")
-        return None
-    except (KeyError, TypeError):
-        return None
-    return steps if isinstance(steps, int) and not isinstance(steps, bool) else None
-
-
-def display_state(status: dict, job: dict | None, job_state: str | None, damaged: bool = False) -> str:
-    """A run's state in words, the scheduler's view folded in (pending, requeued, failed (CANCELLED), …); ``damaged``:
-    status.json could not be read (warned about), so a run no scheduler knows is 'unknown', not 'new'."""
-    own = status.get("state")
-    if own == "done":
-        return "done"
-    if job is not None and is_active(job_state):
-        queued = job_state.upper() in ("PENDING", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD", "CONFIGURING")
-        if queued:
-            return "requeued" if own == "preempted" else "pending"
-        return "running"
-    if job is not None and job_state not in (None, UNKNOWN):
-        if own == "failed":
-            return "failed"
-        if own == "preempted":
-            return "preempted"
-        return f"failed ({job_state})" if job_state != "COMPLETED" else "failed (job ended early)"
-    if own:
-        return own
-    if damaged:
-        return "unknown"
-    return "submitted" if job is not None else "new"
-
-
-def print_sweeps_overview(results_dir: Path, out: Any = sys.stdout) -> None:
-    from insight_cli.runs import sweep_names
-
-    names = sweep_names(results_dir)
-    if not names:
-        print(f"no sweeps under {results_dir}", file=out)
-    for name in names:
-        rows = status_rows(results_dir / name)
-        counts: dict[str, int] = {}
-        for row in rows:
-            key = row.state.split(" ")[0]
-            counts[key] = counts.get(key, 0) + 1
-        parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-        print(f"{name}: {len(rows)} runs ({parts})", file=out)
