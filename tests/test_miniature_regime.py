@@ -9,7 +9,7 @@ from insight_cli.config import compose
 from insight_cli.launch.executor import prepare_run_dir
 from insight_cli.tasks.countdown import problem_key
 from insight_cli.train import run as run_module
-from insight_cli.train import warmstart
+from insight_cli.train import threads, warmstart
 from insight_cli.train.checkpoints import latest_checkpoint
 
 
@@ -78,19 +78,19 @@ def test_threads_follow_the_idle_cores(monkeypatch, idle, expected):
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.delenv("SLURM_CPUS_PER_TASK", raising=False)
-    monkeypatch.setattr(run_module, "idle_cores", lambda: idle)
-    monkeypatch.setattr(run_module.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(threads, "idle_cores", lambda: idle)
+    monkeypatch.setattr(threads.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
     chosen: list[int] = []
     monkeypatch.setattr(torch, "set_num_threads", chosen.append)
     monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
-    run_module.limit_cpu_threads()
+    threads.limit_cpu_threads()
     assert chosen == ([] if expected is None else [expected])
     chosen.clear()
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
-    run_module.limit_cpu_threads()
+    threads.limit_cpu_threads()
     assert chosen == []
     monkeypatch.setenv("SLURM_CPUS_PER_TASK", "1")
-    run_module.limit_cpu_threads()
+    threads.limit_cpu_threads()
     assert chosen == [1]
 
 

@@ -15,6 +15,7 @@ from insight_cli.config import compose
 from insight_cli.launch.executor import prepare_run_dir
 from insight_cli.train import run as run_module
 from insight_cli.train.checkpoints import SELECTION_FILE, latest_checkpoint
+from insight_cli.train.prior import apply_prior
 from insight_cli.train.selection import PromptSelection
 
 CONTRACT_FILES = ("config.yaml", "meta.json", "status.json", "metrics.jsonl", "eval.jsonl", "selection.jsonl")
@@ -177,7 +178,7 @@ def test_warmstart_prior_sets_beta_beliefs_from_scripted_rollouts():
     cfg = compose(["selector=wmi", "selector.prior=warmstart"])
     selector = build_selector(4, cfg.selector, seed=0)
     successes, trials = np.array([0, 8, 3, 5]), np.full(4, 8)
-    run_module.apply_prior(selector, cfg, (successes, trials))
+    apply_prior(selector, cfg, (successes, trials))
     np.testing.assert_array_equal(selector.alpha, [1, 25, 10, 16])
     np.testing.assert_array_equal(selector.beta, [25, 1, 16, 10])
 
