@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from trl import GRPOTrainer
 
+from insight_cli.selectors.dynamic_sampling import GroupAccumulator
 from insight_cli.train.checkpoints import checkpoint_folder, save_selection
 from insight_cli.train.selection import Handoff, PromptSelection
 
@@ -119,7 +120,7 @@ class SelectorGRPOTrainer(GRPOTrainer):
             outcomes = self.selection.group_outcomes(accuracies, len(prompt_ids))
         return scored, prompt_ids, outcomes
 
-    def _generate_with_group_filter(self, local_size: int, group_filter) -> dict[str, Any]:
+    def _generate_with_group_filter(self, local_size: int, group_filter: GroupAccumulator) -> dict[str, Any]:
         """DAPO dynamic sampling: generate batches until ``group_filter`` has kept enough mixed-outcome groups (or hit
         its cap).
 

@@ -16,6 +16,7 @@ config as TRL's GRPOConfig), grpo.py (the trainer), recorder.py (the run directo
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -64,6 +65,7 @@ def as_chat(prompt: str) -> list[dict]:
     return [{"role": "user", "content": prompt}]
 
 
+# ---------------------------------------------------------------------------------------------- the run's steps
 def evaluation_sets(cfg: DictConfig, benchmarks: dict[str, list[dict]], problems: list[dict]) -> dict[str, list]:
     """What every evaluation scores: the trimmed held-out benchmarks and, if ``trainer.eval.pool_problems``, the first
     prompts of the training pool as :data:`POOL_BENCHMARK` (seen prompts: memorisation vs generalisation)."""
@@ -113,7 +115,7 @@ def build_selection(cfg: DictConfig, num_prompts: int) -> tuple[Selector, Prompt
     return selector, PromptSelection(selector, pool, int(t.prompts_per_step), int(t.num_generations))
 
 
-def resume_selection(selection, checkpoint, run_dir: RunDir) -> float:
+def resume_selection(selection: PromptSelection, checkpoint: Path | None, run_dir: RunDir) -> float:
     """Restore the selection state of ``checkpoint`` and drop the records written past it; returns the training
     seconds of the attempts before (0.0 for a fresh run, ``checkpoint`` None)."""
     if checkpoint is None:
