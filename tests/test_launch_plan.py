@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from insight_cli.config import ConfigError, compose
-from insight_cli.launch.plan import Axis, Composer, SweepSpec, build_runs, expand, load_spec, parse_token, sweep_name
+from insight_cli.config import Composer, ConfigError, compose
+from insight_cli.launch.plan import Axis, SweepSpec, build_runs, expand, load_spec, parse_token, sweep_name
 from insight_cli.launch.resources import PRESETS, gpu_hours, resources
 from insight_cli.launch.sweep import make_spec, plan
 from insight_cli.runs import run_id
@@ -52,10 +52,14 @@ def test_cartesian_product_first_axis_slowest():
     ],
 )
 def test_fast_composition_equals_hydra_compose(overrides):
-    fast = Composer().compose(overrides)
+    composer = Composer()
+    fast = composer.plain(overrides)
     slow = OmegaConf.to_container(compose(overrides), resolve=True)
     assert fast == slow
     assert run_id(fast) == run_id(compose(overrides))
+    as_launched = composer.compose(overrides)  # the DictConfig a sweep's run is launched with
+    assert OmegaConf.to_container(as_launched, resolve=True) == slow and OmegaConf.is_struct(as_launched)
+    assert OmegaConf.to_yaml(as_launched) == OmegaConf.to_yaml(compose(overrides))
 
 
 def test_composer_reports_errors_exactly_like_compose():

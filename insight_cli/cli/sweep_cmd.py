@@ -72,4 +72,4 @@ def _print_dry_run(result, lines: list[str]) -> None:
     print_config(result.runs[first].config)
     for _, config, indices in launch_groups(result.runs, result.to_submit):
         print_launch(config, Path(result.sweep_dir) / ".submitit", len(indices))
-    print_estimate([result.runs[i].config for i in result.to_submit])
+    print_estimate([result.runs[i].plain for i in result.to_submit])

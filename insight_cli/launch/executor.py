@@ -16,12 +16,12 @@ import shlex
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import submitit
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from insight_cli.config import ConfigError, to_yaml
 from insight_cli.envinfo import environment
@@ -73,14 +73,14 @@ def check_writable(folder: str | os.PathLike, key: str = "paths.results_dir") ->
         )
 
 
-def check_folders(cfg: Any) -> None:
+def check_folders(cfg: DictConfig) -> None:
     """The folders a run writes (results and model cache) are writable; writes nothing."""
     check_writable(cfg["paths"]["results_dir"])
     check_writable(cfg["paths"]["cache_dir"], "paths.cache_dir")
 
 
 # ---------------------------------------------------------------------------------------------- launchers
-def check_launcher(cfg: Any, need_scheduler: bool = True) -> Resources:
+def check_launcher(cfg: DictConfig, need_scheduler: bool = True) -> Resources:
     """The launcher can run this config: the GPU request covers the model, the packages and trackers are there
     (launch/preflight.py) and Slurm answers (launcher=slurm) — the last two unless ``need_scheduler`` is False, as
     for --dry-run. Returns the run's resources."""
@@ -105,7 +105,7 @@ def _mem(mem_gb: int) -> str:
     return f"{int(mem_gb)}GB"
 
 
-def slurm_parameters(cfg: Any, res: Resources | None = None) -> dict[str, Any]:
+def slurm_parameters(cfg: DictConfig, res: Resources | None = None) -> dict[str, Any]:
     """sbatch parameters (submitit's native names) of one run's config (``res``: its resources, if known)."""
     launcher, res = cfg["launcher"], res or resources(cfg)
     extra = dict(launcher.get("additional") or {})
@@ -129,12 +129,12 @@ def slurm_parameters(cfg: Any, res: Resources | None = None) -> dict[str, Any]:
     return {k: v for k, v in params.items() if v is not None}
 
 
-def python_command(cfg: Any) -> str:
+def python_command(cfg: DictConfig) -> str:
     return cfg["launcher"].get("python") or shlex.quote(sys.executable)
 
 
 def sbatch_text(
-    cfg: Any, folder: str | os.PathLike, count: int = 1, python: str | None = None, res: Resources | None = None
+    cfg: DictConfig, folder: str | os.PathLike, count: int = 1, python: str | None = None, res: Resources | None = None
 ) -> str:
     """The sbatch script submitit writes for ``count`` runs of this config (an array when count > 1)."""
     from submitit.slurm.slurm import _make_sbatch_string
@@ -146,7 +146,7 @@ def sbatch_text(
     )
 
 
-def sbatch_test(cfg: Any, folder: str | os.PathLike, count: int, res: Resources | None = None) -> None:
+def sbatch_test(cfg: DictConfig, folder: str | os.PathLike, count: int, res: Resources | None = None) -> None:
     """``sbatch --test-only`` on the script: the cluster rejects a bad request (GPUs, partition, …) before any
     file is written."""
     text = sbatch_text(cfg, folder, count, res=res)
@@ -190,7 +190,7 @@ def _stdio_to(path: Path) -> Iterator[None]:
                 os.close(copy)
 
 
-def make_executor(cfg: Any, folder: Path, res: Resources):
+def make_executor(cfg: DictConfig, folder: Path, res: Resources):
     """The submitit executor of ``cfg.launcher`` (local or slurm), parameters set."""
     launcher = cfg["launcher"]
     max_requeues = int(launcher.get("max_requeues") or 0)
@@ -211,14 +211,13 @@ def make_executor(cfg: Any, folder: Path, res: Resources):
     return executor
 
 
-def make_job(cfg: Any, run_dir: RunDir, res: Resources | None = None):
+def make_job(cfg: DictConfig, run_dir: RunDir, res: Resources | None = None):
     """The picklable callable a job runs (launch/job.py)."""
     from insight_cli.launch.job import TrainJob
 
     launcher, res = cfg["launcher"], res or resources(cfg)
-    plain = cfg if isinstance(cfg, dict) else OmegaConf.to_container(cfg, resolve=True)
     return TrainJob(
-        OmegaConf.to_yaml(OmegaConf.create(plain)),
+        cfg,
         str(run_dir.path),
         launcher=launcher["name"],
         max_requeues=int(launcher.get("max_requeues") or 0),
@@ -227,10 +226,10 @@ def make_job(cfg: Any, run_dir: RunDir, res: Resources | None = None):
 
 
 def submit(
-    cfg: Any,
+    cfg: DictConfig,
     run_dirs: Sequence[RunDir],
     folder: Path,
-    configs: Sequence[Any] | None = None,
+    configs: Sequence[DictConfig] | None = None,
     res: Resources | None = None,
 ) -> list[dict]:
     """Submit one job per run dir (a job array on Slurm when there are several); returns submission records."""
@@ -282,40 +281,38 @@ def run_summary(run_dir: RunDir, results_dir: str | os.PathLike, sweep: str) -> 
 def print_dry_run(cfg: DictConfig, run_dir: RunDir) -> None:
     """One run's dry run: the composed config, the launch (sbatch script for Slurm), the training processes inside
     the job (command, GPUs, accelerate config), the GPU-hour estimate."""
-    plain = OmegaConf.to_container(cfg, resolve=True)
-    print_config(plain, run_dir)
-    print_launch(plain, run_dir.submitit_dir, 1, run_path=str(run_dir.path))
-    print_estimate([plain])
+    print_config(cfg, run_dir)
+    print_launch(cfg, run_dir.submitit_dir, 1, run_path=str(run_dir.path))
+    print_estimate([cfg])
 
 
-def print_config(plain: dict, run_dir: RunDir | None = None) -> None:
-    run_dir = run_dir or RunDir.for_config(plain, plain["paths"]["results_dir"], plain["sweep"])
+def print_config(cfg: DictConfig, run_dir: RunDir | None = None) -> None:
+    run_dir = run_dir or RunDir.for_config(cfg, cfg.paths.results_dir, cfg.sweep)
     print("# composed config of run", run_dir.path.name)
-    print(to_yaml(OmegaConf.create(plain)).rstrip())
+    print(to_yaml(cfg).rstrip())
     print(f"# run directory: {run_dir.path}")
 
 
-def print_launch(plain: dict, folder: Path, count: int, run_path: str | None = None) -> None:
+def print_launch(cfg: DictConfig, folder: Path, count: int, run_path: str | None = None) -> None:
     """How ``count`` runs of this config are launched (the sbatch script, the local command, or in-process) and how
     each trains inside its job (``run_path``: the run directory; None prints <results>/<sweep>/<run_id>)."""
     from insight_cli.launch.processes import describe
 
-    name = plain["launcher"]["name"]
+    name = cfg.launcher.name
     if name == "slurm":
-        res = resources(plain)
-        shape = f"{plain['model']['name']}, {res.gpus} GPU(s)"
+        shape = f"{cfg.model.name}, {resources(cfg).gpus} GPU(s)"
         print(f"\n# sbatch script ({'job array of ' + str(count) + ' runs' if count > 1 else 'one job'}; {shape}):")
-        print(sbatch_text(plain, folder, max(count, 1)).rstrip())
+        print(sbatch_text(cfg, folder, max(count, 1)).rstrip())
     elif name == "local":
-        print(f"\n# {count} submitit local job(s): {python_command(plain)} -u -m submitit.local._local {folder}")
+        print(f"\n# {count} submitit local job(s): {python_command(cfg)} -u -m submitit.local._local {folder}")
     else:
         print("\n# in-process: runs in this Python process, one after the other")
-    run_path = run_path or f"{plain['paths']['results_dir']}/{plain['sweep']}/<run_id>"
+    run_path = run_path or f"{cfg.paths.results_dir}/{cfg.sweep}/<run_id>"
     print()
-    print("\n".join(describe(plain, run_path, python_command(plain), in_job=name != "inprocess")))
+    print("\n".join(describe(cfg, run_path, python_command(cfg), in_job=name != "inprocess")))
 
 
-def print_estimate(configs: Sequence[Any]) -> None:
+def print_estimate(configs: Sequence[Mapping[str, Any]]) -> None:
     """GPU-hours = Σ steps × seconds per step × GPUs, broken down by resource shape."""
     from insight_cli.launch.resources import gpu_hours
 

@@ -38,6 +38,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from omegaconf import DictConfig
 from submitit.helpers import Checkpointable
 
 from insight_cli.launch.preflight import training_processes
@@ -104,12 +105,13 @@ def _job_environment():
 
 
 class TrainJob(Checkpointable):
-    """One training run as a picklable callable: the resolved config (YAML text) and its run directory."""
+    """One training run as a picklable callable: the resolved config (submitit pickles the DictConfig itself) and
+    its run directory."""
 
     def __init__(
-        self, config_yaml: str, run_path: str, launcher: str, max_requeues: int = 0, threads: int | None = None
+        self, cfg: DictConfig, run_path: str, launcher: str, max_requeues: int = 0, threads: int | None = None
     ):
-        self.config_yaml = config_yaml
+        self.cfg = cfg
         self.run_path = str(run_path)
         self.launcher = launcher
         self.max_requeues = int(max_requeues)
@@ -117,12 +119,9 @@ class TrainJob(Checkpointable):
 
     # ------------------------------------------------------------------------------------------ the run
     def __call__(self) -> dict:
-        from omegaconf import OmegaConf
-
         from insight_cli.train.run import run_training
 
-        cfg = OmegaConf.create(self.config_yaml)
-        OmegaConf.set_struct(cfg, True)
+        cfg = self.cfg
         run_dir = RunDir(self.run_path)
         ledger = Ledger(run_dir.path.parent)
         env = _job_environment()
@@ -159,7 +158,7 @@ class TrainJob(Checkpointable):
             return result
         return self._after_preemption(run_dir, ledger, job_id, result, signals.received, env)
 
-    def _run_processes(self, cfg: Any, run_dir: RunDir, processes: int, signals: _StopSignals) -> dict:
+    def _run_processes(self, cfg: DictConfig, run_dir: RunDir, processes: int, signals: _StopSignals) -> dict:
         """Train on ``processes`` ranks through the launch command; the outcome is what the ranks wrote."""
         from insight_cli.launch.processes import free_port, launch_command, run_processes
 

@@ -4,30 +4,28 @@
     insight sweep -f sweeps/mini_main.yaml
 
 Every run is the cartesian product of the axes applied on top of the fixed overrides, composed into a resolved
-config whose hash is its run id (DESIGN §4). Composing a thousand runs through Hydra one by one takes a minute,
-so :class:`Composer` composes once per distinct set of *group* choices (``selector=…``, ``model=…``) and applies
-the plain ``key=value`` overrides to a copy of that resolved config, exactly as Hydra would; anything it cannot
-do exactly (an override feeding an interpolation, ``+key``/``~key``, a list or dict value) goes through
-:func:`insight_cli.config.compose` itself, as does any error, so messages are the same one-liners.
+config whose hash is its run id (DESIGN §4), by :class:`insight_cli.config.Composer`: the same composition as
+``insight train``'s, fast for thousands of runs. A run's DictConfig is built when a launch or a printout needs it.
 """
 
 from __future__ import annotations
 
-import copy
+import functools
 import hashlib
 import itertools
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from insight_cli.config import GROUPS, ConfigError, expand_alias
+from omegaconf import DictConfig, OmegaConf
+
+from insight_cli.config import Composer, ConfigError, as_config, expand_alias
 from insight_cli.runs import run_id
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_REFERENCE = re.compile(r"\$\{([^}]*)\}")
 
 
 @dataclass(frozen=True)
@@ -53,8 +51,21 @@ class Run:
 
     overrides: list[str]
     values: dict[str, str]
-    config: dict
+    plain: dict  # the resolved config as containers: run id, grouping and estimates stay fast for 1,000s of runs
     run_id: str
+
+    @functools.cached_property
+    def config(self) -> DictConfig:
+        """The run's config as launches take it, built on first use (only launched or printed runs need it)."""
+        return as_config(self.plain)
+
+    @classmethod
+    def of_config(cls, cfg: DictConfig, overrides: Sequence[str], values: dict[str, str] | None = None) -> Run:
+        """The run of an already composed config (``insight train``): that very DictConfig is the one launched."""
+        plain = OmegaConf.to_container(cfg, resolve=True)
+        run = cls(list(overrides), dict(values or {}), plain, run_id(plain))
+        run.__dict__["config"] = cfg  # functools.cached_property keeps its value in the instance dict
+        return run
 
 
 @dataclass
@@ -217,171 +228,12 @@ def expand(spec: SweepSpec) -> list[tuple[list[str], dict[str, str]]]:
 
 
 # ---------------------------------------------------------------------------------------------- composing
-def _is_structural(override: str) -> bool:
-    """Overrides that change the defaults list (``selector=wmi``) or the key set (``+k``, ``~k``) go to Hydra."""
-    key = override.split("=", 1)[0]
-    return key[:1] in "+~" or "/" in key or key in GROUPS or key.startswith("hydra")
-
-
-def _references(plain: Any, path: str = "") -> list[tuple[str, set[str]]]:
-    """(leaf path, referenced keys) for every interpolation leaf of an unresolved plain config."""
-    out = []
-    if isinstance(plain, Mapping):
-        for key, value in plain.items():
-            out += _references(value, f"{path}.{key}" if path else str(key))
-    elif isinstance(plain, list):
-        for i, value in enumerate(plain):
-            out += _references(value, f"{path}[{i}]")
-    elif isinstance(plain, str) and "${" in plain:
-        out.append((path, {r.strip() for r in _REFERENCE.findall(plain)}))
-    return out
-
-
-class Composer:
-    """Compose many runs fast and exactly like :func:`insight_cli.config.compose` (see the module docstring)."""
-
-    def __init__(self) -> None:
-        self._base: dict[tuple[str, ...], tuple[dict, dict, list[tuple[str, set[str]]]]] = {}
-        self._validated: set[str] = set()
-        self._parser = None
-        self._parsed: dict[str, tuple[str, Any] | None] = {}
-
-    def compose(self, overrides: Sequence[str]) -> dict:
-        """The resolved config of one run as plain containers (validated)."""
-        expanded = [expand_alias(o) for o in overrides]
-        structural = tuple(o for o in expanded if _is_structural(o))
-        values = [o for o in expanded if not _is_structural(o)]
-        try:
-            plain = self._fast(structural, values)
-        except ConfigError:
-            raise
-        except Exception:  # anything unusual: let Hydra do it (and word the error)
-            plain = None
-        if plain is None:
-            return self._slow(expanded)
-        self._validate(plain)
-        return plain
-
-    def _slow(self, overrides: Sequence[str]) -> dict:
-        from omegaconf import OmegaConf
-
-        from insight_cli.config import compose
-
-        return OmegaConf.to_container(compose(overrides), resolve=True)
-
-    def _base_for(self, structural: tuple[str, ...]):
-        if structural not in self._base:
-            from hydra import compose as hydra_compose
-            from hydra import initialize_config_dir
-            from hydra.core.global_hydra import GlobalHydra
-            from omegaconf import OmegaConf
-
-            from insight_cli.config import compose, conf_dir
-
-            GlobalHydra.instance().clear()
-            try:
-                with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
-                    cfg = hydra_compose(config_name="config", overrides=list(structural))
-            except Exception:
-                compose(structural, validate_config=False)  # raises the error worded as the CLI words it
-                raise
-            finally:
-                GlobalHydra.instance().clear()
-            raw = OmegaConf.to_container(cfg, resolve=False)
-            resolved = OmegaConf.to_container(cfg, resolve=True)
-            self._base[structural] = (raw, resolved, _references(raw))
-        return self._base[structural]
-
-    def _fast(self, structural: tuple[str, ...], values: list[str]) -> dict | None:
-        raw, resolved, references = self._base_for(structural)
-        parsed = self._parse(values)
-        if parsed is None:
-            return None
-        touched = set(parsed)
-        for _, refs in references:
-            if any(
-                r.startswith(".") or any(r == t or r.startswith(t + ".") or t.startswith(r + ".") for t in touched)
-                for r in refs
-            ):
-                return self._resolve(raw, parsed)  # an override feeds an interpolation (K → selector.K)
-        plain = copy.deepcopy(resolved)
-        for key, value in parsed.items():
-            if not _set_leaf(plain, key, value):
-                return None
-        return plain
-
-    @staticmethod
-    def _resolve(raw: dict, parsed: dict[str, Any]) -> dict | None:
-        """Apply the overrides to the unresolved config, then let OmegaConf resolve it (as Hydra does)."""
-        from omegaconf import OmegaConf
-
-        plain = copy.deepcopy(raw)
-        for key, value in parsed.items():
-            if not _set_leaf(plain, key, value):
-                return None
-        return OmegaConf.to_container(OmegaConf.create(plain), resolve=True)
-
-    def _parse(self, values: list[str]) -> dict[str, Any] | None:
-        """Hydra's own parser turns override text into typed values (``1e-6`` float, ``null`` None); cached."""
-        out = {}
-        for text in values:
-            if text not in self._parsed:
-                self._parsed[text] = self._parse_one(text)
-            parsed = self._parsed[text]
-            if parsed is None:
-                return None
-            out[parsed[0]] = parsed[1]
-        return out
-
-    def _parse_one(self, text: str) -> tuple[str, Any] | None:
-        if self._parser is None:
-            from hydra.core.override_parser.overrides_parser import OverridesParser
-
-            self._parser = OverridesParser.create()
-        override = self._parser.parse_override(text)
-        if override.is_sweep_override() or override.is_delete() or override.is_add():
-            return None
-        value = override.value()
-        return None if isinstance(value, dict | list) else (override.key_or_group, value)
-
-    def _validate(self, plain: dict) -> None:
-        """The schema (types and ranges, cheap) on every run; the rest of config.validate once per distinct config
-        up to the seed, which only the schema reads."""
-        from insight_cli import schema
-
-        schema.check(plain)
-        key = json.dumps({k: v for k, v in plain.items() if k != "seed"}, sort_keys=True, default=str)
-        if key in self._validated:
-            return
-        from omegaconf import OmegaConf
-
-        from insight_cli.config import validate
-
-        cfg = OmegaConf.create(plain)
-        OmegaConf.set_struct(cfg, True)
-        validate(cfg)
-        self._validated.add(key)
-
-
-def _set_leaf(plain: dict, key: str, value: Any) -> bool:
-    """Set an existing scalar leaf ``a.b.c``; False if the key is new or not a leaf (the caller asks Hydra)."""
-    *parents, leaf = key.split(".")
-    node = plain
-    for part in parents:
-        if not isinstance(node, dict) or part not in node:
-            return False
-        node = node[part]
-    if not isinstance(node, dict) or leaf not in node or isinstance(node[leaf], dict | list):
-        return False
-    node[leaf] = value
-    return True
-
-
 def build_runs(spec: SweepSpec, composer: Composer | None = None) -> list[Run]:
-    """Compose every run of the plan; the first bad one raises its one-line ConfigError."""
+    """Compose every run of the plan (insight_cli.config.Composer); the first bad one raises its one-line
+    ConfigError."""
     composer = composer or Composer()
     runs = []
     for overrides, values in expand(spec):
-        config = composer.compose(overrides)
-        runs.append(Run(overrides=overrides, values=values, config=config, run_id=run_id(config)))
+        plain = composer.plain(overrides)
+        runs.append(Run(overrides=overrides, values=values, plain=plain, run_id=run_id(plain)))
     return runs

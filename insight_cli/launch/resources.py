@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from insight_cli.config import ConfigError
+from insight_cli.errors import ConfigError
 
 
 @dataclass(frozen=True)

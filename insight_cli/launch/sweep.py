@@ -19,14 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from insight_cli.aliases import short_name
-from insight_cli.config import ConfigError
+from insight_cli.config import Composer, ConfigError
 from insight_cli.launch import executor
 from insight_cli.launch.plan import (
     Axis,
-    Composer,
     Run,
     SweepSpec,
     build_runs,
@@ -112,7 +111,7 @@ def plan(spec: SweepSpec) -> tuple[str, list[Run]]:
     composer = Composer()
     name = spec.name
     if not name:
-        base = composer.compose(spec.overrides)
+        base = composer.plain(spec.overrides)
         name = base["sweep"] if base.get("sweep") not in (None, "adhoc") else sweep_name(spec)
     name = check_name(str(name))
     named = SweepSpec(
@@ -129,7 +128,7 @@ def run_sweep(
 ) -> SweepResult:
     """Plan, classify and (unless dry_run) submit the missing runs; returns at once (jobs run on their own)."""
     name, runs = plan(spec)
-    result = SweepResult(name, Path(runs[0].config["paths"]["results_dir"]) / name, spec.axes, runs)
+    result = SweepResult(name, Path(runs[0].plain["paths"]["results_dir"]) / name, spec.axes, runs)
     resources_of = check_launches(runs, dry_run)
     wanted = ("failed",) if rerun_failed else ("new",)
     result.decide(wanted)
@@ -144,7 +143,7 @@ def launch_run(
     """``insight train``: a sweep of one run (``cfg.sweep``, no axes), launched as :func:`run_sweep` launches; an
     in-process run blocks and prints its summary, a local/slurm job is submitted and returns at once."""
     run_dir = RunDir.for_config(cfg, cfg.paths.results_dir, cfg.sweep)
-    run = Run(list(overrides), {}, cfg, run_dir.path.name)
+    run = Run.of_config(cfg, overrides)
     resources_of = check_launches([run], dry_run)
     if dry_run:
         executor.print_dry_run(cfg, run_dir)
@@ -198,9 +197,9 @@ def launch(
     """Check the folders and the sbatch script, then under the sweep's lock classify again, record the plan and
     submit the runs in a ``wanted`` state (into the submitit ``folder``); in-process runs run after the lock."""
     runs = result.runs
-    for config in {json.dumps(r.config["paths"], sort_keys=True, default=str): r.config for r in runs}.values():
-        executor.check_folders(config)
-    if runs[0].config["launcher"]["name"] == "slurm":
+    for run in {json.dumps(r.plain["paths"], sort_keys=True, default=str): r for r in runs}.values():
+        executor.check_folders(run.config)
+    if runs[0].plain["launcher"]["name"] == "slurm":
         for key, config, indices in launch_groups(runs, result.to_submit):
             executor.sbatch_test(config, folder, len(indices), resources_of[key])
     ledger = Ledger(result.sweep_dir)
@@ -219,29 +218,26 @@ def launch(
         job()
 
 
-def _launch_key(config: DictConfig | dict) -> str:
+def _launch_key(run: Run) -> str:
     """Runs with the same launcher and resources can share one job array."""
-    launcher = config["launcher"]
-    launcher = OmegaConf.to_container(launcher, resolve=True) if isinstance(launcher, DictConfig) else launcher
-    return json.dumps(
-        [launcher, config["model"].get("gpus"), config["model"].get("name")], sort_keys=True, default=str
-    )
+    launcher, model = run.plain["launcher"], run.plain["model"]
+    return json.dumps([launcher, model.get("gpus"), model.get("name")], sort_keys=True, default=str)
 
 
-def _distinct_launches(runs: Sequence[Run]) -> dict[str, DictConfig | dict]:
-    seen: dict[str, DictConfig | dict] = {}
+def _distinct_launches(runs: Sequence[Run]) -> dict[str, DictConfig]:
+    """One config of each distinct launch (launcher and resources), by launch key."""
+    firsts: dict[str, Run] = {}
     for run in runs:
-        seen.setdefault(_launch_key(run.config), run.config)
-    return seen
+        firsts.setdefault(_launch_key(run), run)
+    return {key: run.config for key, run in firsts.items()}
 
 
-def launch_groups(runs: Sequence[Run], indices: Sequence[int]) -> list[tuple[str, DictConfig | dict, list[int]]]:
-    """(launch key, a config, run indices) of each group of runs that share one job array."""
-    groups: dict[str, tuple[str, DictConfig | dict, list[int]]] = {}
+def launch_groups(runs: Sequence[Run], indices: Sequence[int]) -> list[tuple[str, DictConfig, list[int]]]:
+    """(launch key, the config of its first run, run indices) of each group of runs that share one job array."""
+    groups: dict[str, list[int]] = {}
     for i in indices:
-        key = _launch_key(runs[i].config)
-        groups.setdefault(key, (key, runs[i].config, []))[2].append(i)
-    return list(groups.values())
+        groups.setdefault(_launch_key(runs[i]), []).append(i)
+    return [(key, runs[group[0]].config, group) for key, group in groups.items()]
 
 
 def _submit(
@@ -252,9 +248,7 @@ def _submit(
     runs, inprocess = result.runs, []
     for key, config, group in launch_groups(runs, result.to_submit):
         res = resources_of[key]
-        run_dirs = [
-            executor.prepare_run_dir(OmegaConf.create(runs[i].config), runs[i].overrides, command) for i in group
-        ]
+        run_dirs = [executor.prepare_run_dir(runs[i].config, runs[i].overrides, command) for i in group]
         if config["launcher"]["name"] == "inprocess":
             submitted = [
                 {"job_id": str(os.getpid()), "launcher": "inprocess", "host": socket.gethostname(), "pid": os.getpid()}
