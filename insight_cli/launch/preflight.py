@@ -17,7 +17,7 @@ Two kinds, called at two moments:
 
 from __future__ import annotations
 
-from typing import Any
+from omegaconf import DictConfig
 
 from insight_cli import envinfo
 from insight_cli.errors import ConfigError
@@ -31,7 +31,7 @@ DEEPSPEED_HINT = "install it (pip install deepspeed) or set model.distributed=fs
 STRATEGIES = ("none", "zero3", "fsdp")  # model.distributed; zero3 and fsdp name conf/accelerate/<strategy>.yaml
 
 
-def training_processes(cfg: Any) -> int:
+def training_processes(cfg: DictConfig) -> int:
     """Training processes of one run: one per GPU (``model.gpus``); on CPU ``launcher.processes`` (default 1).
 
     More than one means the job starts them with a distributed launch (insight_cli/launch/processes.py)."""
@@ -42,7 +42,7 @@ def training_processes(cfg: Any) -> int:
     return max(1, int(requested)) if requested is not None else 1
 
 
-def process_problems(cfg: Any) -> list[str]:
+def process_problems(cfg: DictConfig) -> list[str]:
     """How one run is split over processes: the strategy, the process count and the batch must agree."""
     model, launcher, trainer = cfg["model"], cfg["launcher"], cfg["trainer"]
     name, gpus = model.get("name"), int(model.get("gpus") or 0)
@@ -77,7 +77,7 @@ def process_problems(cfg: Any) -> list[str]:
     return problems
 
 
-def config_problems(cfg: Any) -> list[str]:
+def config_problems(cfg: DictConfig) -> list[str]:
     """Contradictions inside the config itself, one line each."""
     model = cfg["model"]
     gpus, vllm = int(model.get("gpus") or 0), model.get("vllm") or {}
@@ -104,7 +104,7 @@ def cuda_devices() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
-def environment_problems(cfg: Any) -> list[str]:
+def environment_problems(cfg: DictConfig) -> list[str]:
     """The config against where the run will execute, one line each (imports torch only for local launches)."""
     model, launcher = cfg["model"], cfg["launcher"]
     name, gpus = model.get("name"), int(model.get("gpus") or 0)
@@ -127,13 +127,13 @@ def environment_problems(cfg: Any) -> list[str]:
     return problems + tracker_problems(cfg, python)
 
 
-def check_config(cfg: Any) -> None:
+def check_config(cfg: DictConfig) -> None:
     """Raise the first config contradiction as a one-line ConfigError."""
     for problem in config_problems(cfg):
         raise ConfigError(problem)
 
 
-def check_environment(cfg: Any) -> None:
+def check_environment(cfg: DictConfig) -> None:
     """Raise the first config-versus-machine problem as a one-line ConfigError (call right before launching)."""
     for problem in environment_problems(cfg):
         raise ConfigError(problem)

@@ -33,7 +33,8 @@ import socket
 import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+
+from omegaconf import DictConfig
 
 from insight_cli.config import ConfigError, conf_dir
 from insight_cli.launch.preflight import training_processes
@@ -52,7 +53,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def accelerate_config(cfg: Any) -> Path | None:
+def accelerate_config(cfg: DictConfig) -> Path | None:
     """conf/accelerate/<model.distributed>.yaml of a multi-GPU run; None for single-GPU and CPU runs."""
     model = cfg["model"]
     if int(model.get("gpus") or 0) <= 1:
@@ -68,7 +69,7 @@ def accelerate_config(cfg: Any) -> Path | None:
 
 
 def launch_command(
-    cfg: Any, run_path: str | os.PathLike, python: str, port: int | str = PORT_PLACEHOLDER
+    cfg: DictConfig, run_path: str | os.PathLike, python: str, port: int | str = PORT_PLACEHOLDER
 ) -> list[str]:
     """The command a job runs to train ``cfg`` into ``run_path`` (``python`` may be several words)."""
     worker = ["-m", WORKER_MODULE, str(Path(run_path).absolute())]  # absolute: the ranks may start elsewhere
@@ -97,7 +98,7 @@ def accelerate_settings(path: Path) -> list[str]:
     return lines
 
 
-def describe(cfg: Any, run_path: str | os.PathLike, python: str, in_job: bool = True) -> list[str]:
+def describe(cfg: DictConfig, run_path: str | os.PathLike, python: str, in_job: bool = True) -> list[str]:
     """Printed plan of a run's training processes: the command, the GPUs, the accelerate config and its settings."""
     from insight_cli.launch.resources import resources
 

@@ -7,6 +7,7 @@ CPUs, memory and the seconds-per-step figure of the GPU-hour estimate from :data
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,7 +58,7 @@ def gpus_wording(n: int) -> str:
     return f"{n} GPU" if n == 1 else f"{n} GPUs"
 
 
-def gpu_request_problem(cfg: Any) -> str | None:
+def gpu_request_problem(cfg: Mapping[str, Any]) -> str | None:
     """The one check that the launcher's GPU request (``launcher.gpus_per_node``) covers the model's ``model.gpus``:
     None, or the line that names the fix."""
     model, granted = cfg["model"], _get(cfg["launcher"], "gpus_per_node")
@@ -70,7 +71,7 @@ def gpu_request_problem(cfg: Any) -> str | None:
     )
 
 
-def resources(cfg: Any) -> Resources:
+def resources(cfg: Mapping[str, Any]) -> Resources:
     """Resources of one run (``cfg`` resolved, DictConfig or plain dict); a request below the model's need is an
     error that names the fix."""
     problem = gpu_request_problem(cfg)
@@ -100,7 +101,7 @@ def resources(cfg: Any) -> Resources:
     )
 
 
-def gpu_hours(configs: list[Any]) -> tuple[float, float]:
+def gpu_hours(configs: list[Mapping[str, Any]]) -> tuple[float, float]:
     """(GPU-hours, wall-hours) of running these configs: steps × seconds per step × GPUs, summed."""
     gpu_h = wall_h = 0.0
     for cfg in configs:
