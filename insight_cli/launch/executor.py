@@ -300,9 +300,10 @@ def print_launch(cfg: DictConfig, folder: Path, count: int, run_path: str | None
 
     name = cfg.launcher.name
     if name == "slurm":
-        shape = f"{cfg.model.name}, {resources(cfg).gpus} GPU(s)"
+        res = resources(cfg)
+        shape = f"{cfg.model.name}, {res.gpus} GPU(s)"
         print(f"\n# sbatch script ({'job array of ' + str(count) + ' runs' if count > 1 else 'one job'}; {shape}):")
-        print(sbatch_text(cfg, folder, max(count, 1)).rstrip())
+        print(sbatch_text(cfg, folder, max(count, 1), res=res).rstrip())
     elif name == "local":
         print(f"\n# {count} submitit local job(s): {python_command(cfg)} -u -m submitit.local._local {folder}")
     else:
