@@ -20,7 +20,7 @@ Stopping (preemption): the job's signal handler only notes the signal; the job t
 handler (/proc/<pid>/status SigCgt), so a signal that comes while a rank is still starting is not lost. The launcher
 starts with SIGUSR2 ignored (inherited by the ranks until they handle it), so a signal Slurm sends to every process
 of the job cannot kill it. The ranks agree at the end of each step on whether any of them was asked to stop
-(``insight_cli.train.run.stop_requested_anywhere``), save one checkpoint and return; the job reads the run's
+(``insight_cli.train.stopping.stop_requested_anywhere``), save one checkpoint and return; the job reads the run's
 status.json and goes on exactly as a single-process job does (done, or requeue after preemption).
 """
 
