@@ -100,3 +100,34 @@ def test_status_reconciles_with_sacct_and_rerun_failed_resubmits(insight_proc, w
     again = [e["job_id"] for e in Ledger(res / "held").events() if e["event"] == "submitted"][2:]
     assert len(again) == 2 and {j.split("_")[0] for j in again}.isdisjoint({j.split("_")[0] for j in jobs})
     subprocess.run(["scancel", again[0].split("_")[0]], check=True)
+
+
+def test_jobs_slurm_never_heard_of_are_no_record_and_unknown_only_when_it_cannot_answer(tmp_path, monkeypatch):
+    """A job that squeue and sacct both answer for and neither knows will never run (a pending array task cancelled
+    before it started leaves no accounting record): its run is failed and resubmittable, not 'running' for ever.
+    Without sacct, nobody can tell: UNKNOWN, never resubmitted blindly."""
+    import shutil
+
+    from insight_cli.launch.scheduler import NO_RECORD, UNKNOWN, slurm_states
+    from insight_cli.launch.state import display_state, run_state
+
+    held = subprocess.run(["sbatch", "--parsable", "--hold", "--wrap", "true"], capture_output=True, text=True)
+    assert held.returncode == 0, held.stderr
+    job = held.stdout.strip().split(";")[0]
+    never = ["60000000", "60000001_3"]  # far beyond any id the local Slurm hands out
+    scancel = shutil.which("scancel")
+    try:
+        states = slurm_states([job, *never])
+        bin_dir = tmp_path / "bin"  # squeue on PATH, sacct not
+        bin_dir.mkdir()
+        (bin_dir / "squeue").symlink_to(shutil.which("squeue"))
+        monkeypatch.setenv("PATH", str(bin_dir))
+        without_sacct = slurm_states(never)
+    finally:
+        cancelled = subprocess.run([scancel, job], capture_output=True, text=True)
+        assert cancelled.returncode == 0, cancelled.stderr
+    assert states == {job: "PENDING", never[0]: NO_RECORD, never[1]: NO_RECORD}
+    assert without_sacct == dict.fromkeys(never, UNKNOWN)
+    submitted = {"job_id": never[1], "launcher": "slurm"}
+    assert run_state({}, submitted, NO_RECORD) == "failed"
+    assert display_state({}, submitted, NO_RECORD) == "failed (Slurm has no record of its job)"

@@ -1,7 +1,9 @@
 """Ask the scheduler about jobs: is Slurm reachable, and what state is each submitted job in.
 
 Slurm jobs are looked up with ``squeue`` (queued or running) and then ``sacct`` (finished); local and in-process
-jobs by their process id on this host. A job nobody can answer for is ``UNKNOWN``, never guessed.
+jobs by their process id on this host. A job nobody can answer for is ``UNKNOWN``, never guessed; a job that both
+answered and neither knows is ``NO_RECORD`` (it will never run: a pending array task cancelled before it started
+leaves no accounting record, nor does a queue lost with its slurmctld state), so its run can be resubmitted.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ ACTIVE = {
     "RESV_DEL_HOLD",
 }
 UNKNOWN = "UNKNOWN"
+NO_RECORD = "NO_RECORD"
 QUERY_TIMEOUT_S = 20
 PING_TIMEOUT_S = 5  # a reachable slurmctld answers in milliseconds; a misconfigured client retries for a minute
 
@@ -77,19 +80,24 @@ def slurm_states(job_ids: Iterable[str]) -> dict[str, str]:
     states: dict[str, str] = {}
     ids = ",".join(_base_ids(wanted))
     queue = _run(["squeue", "-h", "-r", "-o", "%i|%T", "-j", ids])
+    # squeue exits 1 with "Invalid job id" when it knows none of the ids: an answer, not a failure to ask
+    queue_answered = queue is not None and (queue.returncode == 0 or "Invalid job id" in queue.stderr)
     if queue is not None and queue.returncode == 0:
         for line in queue.stdout.splitlines():
             job, _, state = line.strip().partition("|")
             states[job] = state.strip()
     missing = wanted - set(states)
+    acct_answered = False
     if missing and shutil.which("sacct"):
         acct = _run(["sacct", "-n", "-P", "-X", "-o", "JobID,State", "-j", ",".join(_base_ids(missing))])
-        if acct is not None and acct.returncode == 0:
+        acct_answered = acct is not None and acct.returncode == 0
+        if acct_answered:
             for line in acct.stdout.splitlines():
                 job, _, state = line.strip().partition("|")
                 for task in expand_array_id(job):
                     states.setdefault(task, state.split()[0] if state else UNKNOWN)  # "CANCELLED by 0" → CANCELLED
-    return {j: states.get(j, UNKNOWN) for j in wanted}
+    unanswered = NO_RECORD if queue_answered and acct_answered else UNKNOWN
+    return {j: states.get(j, unanswered) for j in wanted}
 
 
 def pid_state(pid: int | None, host: str | None) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from insight_cli.launch.scheduler import UNKNOWN, is_active, job_states
+from insight_cli.launch.scheduler import NO_RECORD, UNKNOWN, is_active, job_states
 from insight_cli.runs import Ledger, RunDir, RunRecord, read_jsonl, sweep_names
 from insight_cli.safe_read import DamagedFile, is_fraction, load_yaml, warn
 
@@ -139,6 +139,8 @@ def display_state(status: dict, job: dict | None, job_state: str | None, damaged
             return "failed"
         if own == "preempted":
             return "preempted"
+        if job_state == NO_RECORD:
+            return "failed (Slurm has no record of its job)"
         return f"failed ({job_state})" if job_state != "COMPLETED" else "failed (job ended early)"
     if own:
         return own
