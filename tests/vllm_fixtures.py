@@ -8,14 +8,16 @@ state) that a second engine in the same process would collide with, and a child 
     .venv-vllm/bin/python -m pytest -m vllm tests/test_vllm.py    # what CI runs
     .venv-vllm/bin/python tests/vllm_fixtures.py train IN.json OUT.json   # one scenario by hand
 
-TEST-ONLY PATCH — never in the product: vLLM's CPU backend repacks every linear layer's weight at load
-(``dispatch_cpu_unquantized_gemm``: oneDNN / AMX handles built from the weight, then the weight Parameter is
-replaced by an empty one without ``weight_loader``). TRL's colocate weight sync calls ``model.load_weights`` after
-every optimizer step, which then fails with ``'Parameter' object has no attribute 'weight_loader'``, and even where
-it did not fail the packed copies would keep serving the old weights.
+TEST-ONLY PATCH — never in the product: on some CPUs vLLM's CPU backend repacks every linear layer's weight at
+load (``dispatch_cpu_unquantized_gemm``: oneDNN, sgl-kernel or zentorch handles built from the weight, then the weight
+Parameter is replaced by an empty one without ``weight_loader``). TRL's colocate weight sync calls
+``model.load_weights`` after every optimizer step, which then fails with ``'Parameter' object has no attribute
+'weight_loader'``, and even where it did not fail the packed copies would keep serving the old weights. Which path
+vLLM takes depends on the CPU (instruction set, vendor): where no packed kernel applies it falls back to
+``F.linear`` on the plain weight and TRL's sync works unpatched.
 :func:`patch_vllm_cpu_linear_for_weight_sync_TEST_ONLY` makes the CPU linear layers use their plain weight
-(``F.linear``), so the synced weights are the ones used. On GPUs vLLM keeps plain weights and TRL's sync works as
-shipped.
+(``F.linear``) on every CPU, so the synced weights are the ones used. On GPUs vLLM keeps plain weights and TRL's
+sync works as shipped.
 """
 
 from __future__ import annotations
@@ -143,6 +145,13 @@ def scenario_weight_change(payload: dict) -> dict:
                 out.append(picked[:, 0].tolist())
         return out
 
+    # Did vLLM's CPU backend replace the linear weights by packed copies (the weight Parameter emptied, its
+    # weight_loader gone)? That depends on the CPU, and decides whether TRL's unpatched sync can work (see above).
+    vllm_model = generation.llm.llm_engine.model_executor.driver_worker.model_runner.model
+    vllm_linears = [m for m in vllm_model.modules() if hasattr(m, "cpu_linear")]
+    weights_kept = bool(vllm_linears) and all(
+        m.weight.numel() > 0 and hasattr(m.weight, "weight_loader") for m in vllm_linears
+    )
     before_ids, before_lp = vllm_greedy()
     # The deliberate change: seeded noise on every linear weight (q/k/v, o, gate/up and down projections: the layers
     # vLLM's CPU backend repacks, and merges into qkv_proj / gate_up_proj).
@@ -151,9 +160,16 @@ def scenario_weight_change(payload: dict) -> dict:
         for module in model.modules():
             if isinstance(module, torch.nn.Linear) and module.weight is not model.get_output_embeddings().weight:
                 module.weight.add_(torch.randn_like(module.weight) * module.weight.std() * float(payload["noise"]))
-    generation.sync_weights()
+    probe = {"vllm_linears": len(vllm_linears), "vllm_weights_kept": weights_kept, "sync_error": None}
+    try:
+        generation.sync_weights()
+    except Exception as error:  # noqa: BLE001 - the unpatched scenario reports the failure rather than dying of it
+        if payload.get("patch", True):
+            raise
+        return {**probe, "sync_error": f"{type(error).__name__}: {error}"}
     after_ids, after_lp = vllm_greedy()
     return {
+        **probe,
         "before": {"ids": before_ids, "vllm": before_lp, "original": teacher_logprobs(original, before_ids)},
         "after": {
             "ids": after_ids,
