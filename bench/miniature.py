@@ -5,6 +5,7 @@
     python bench/miniature.py --results-dir results/miniature  # keep (and resume) the runs
     python bench/miniature.py --jobs 2                         # two runs at a time, one core each
     python bench/miniature.py --results-dir /work/campaign-results --sweep mini_main   # read the campaign's runs
+    python bench/miniature.py --selectors wmi,wmi:selector.mu=0.9   # two arms of one selector (overrides after ':')
 
 Each run is a real `insight train` run (in this process one after the other, or --jobs worker processes that share the
 cores out; finished runs in --results-dir are reused, so an interrupted bench resumes). Per selector it prints the mean
@@ -38,11 +39,18 @@ MAX_SEED_SD = 0.015
 MAX_LATE_DROP = 0.02
 
 
-def run_arm(selector: str, seed: int, results_dir: str, overrides: list[str], sweep: str = "miniature") -> dict:
-    """Train (or reuse) one run and return its curves. The run id is the config's hash, so a run of the same selector
+def arm_overrides(arm: str) -> list[str]:
+    """An arm is a selector name, optionally followed by ':'-separated overrides of its own: ``wmi:selector.mu=0.9``
+    is WMI with μ = 0.9 (so two arms of one selector can be compared)."""
+    selector, *own = arm.split(":")
+    return [f"selector={selector}", *own]
+
+
+def run_arm(arm: str, seed: int, results_dir: str, overrides: list[str], sweep: str = "miniature") -> dict:
+    """Train (or reuse) one run and return its curves. The run id is the config's hash, so a run of the same arm
     and seed made by `insight sweep -f sweeps/mini_main.yaml` (``sweep`` = mini_main) is found and reused."""
     cfg = compose(
-        [f"selector={selector}", f"seed={seed}", f"paths.results_dir={results_dir}", f"sweep={sweep}", *overrides]
+        [*arm_overrides(arm), f"seed={seed}", f"paths.results_dir={results_dir}", f"sweep={sweep}", *overrides]
     )
     run_dir = prepare_run_dir(cfg, overrides=overrides, command=["bench/miniature.py"])
     started = time.time()
@@ -114,7 +122,9 @@ def fmt(estimate, digits: int = 3) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--selectors", default="random,wmi")
+    parser.add_argument(
+        "--selectors", default="random,wmi", help="arms, comma-separated: a selector, or selector:override[:override]"
+    )
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--results-dir", default=None, help="keep the runs here (default: a temporary folder)")
     parser.add_argument("--jobs", type=int, default=1, help="runs trained at a time, sharing the cores out")
@@ -130,7 +140,7 @@ def main() -> None:
     baseline = "random" if "random" in runs else names[0]
     target = float(np.mean([r["pass"][-1] for r in runs[baseline]]))
     print(f"target pass@1 = {target:.3f} ({baseline}'s mean final pass@1 over {args.seeds} seeds)")
-    header = f"{'selector':<20}{'steps→target':>24}{'AUC pass@1':>24}{'mixed share':>24}{'final pass@1':>24}"
+    header = f"{'arm':<24}{'steps→target':>24}{'AUC pass@1':>24}{'mixed share':>24}{'final pass@1':>24}"
     print(header + f"{'seed SD':>10}{'max drop':>10}{'reached':>9}")
     auc = {}
     for name in names:
@@ -147,7 +157,7 @@ def main() -> None:
         # steps→target averages the seeds that reached the target; "reached" says how many did
         reached = f"{sum(not math.isnan(x) for x in reach)}/{len(reach)}"
         tail = f"{finals.std(ddof=1):>10.4f}{drop:>10.3f}{reached:>9}"
-        print(f"{name:<20}" + "".join(f"{fmt(e):>24}" for e in row) + tail)
+        print(f"{name:<24}" + "".join(f"{fmt(e):>24}" for e in row) + tail)
     # every run starts from the same warm-started model, so its step-0 evaluations differ only by sampling; the
     # evaluation seed follows the run's seed, so one selector's runs are the distinct samples (the others repeat them)
     starts = np.array([r["pass"][0] for r in runs[names[0]] if r["steps"][0] == 0])

@@ -1,0 +1,35 @@
+"""bench/miniature.py's arms: a selector with overrides of its own names the same run as the sweep that trained it."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from insight_cli.config import compose
+from insight_cli.runs import run_id
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_bench():
+    spec = importlib.util.spec_from_file_location("bench_miniature", REPO / "bench" / "miniature.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_an_arm_with_its_own_override_is_the_mu_sweeps_run_and_not_the_default_one():
+    bench = load_bench()
+    assert bench.arm_overrides("wmi") == ["selector=wmi"]
+    assert bench.arm_overrides("wmi:selector.mu=0.9:selector.eta=2") == [
+        "selector=wmi",
+        "selector.mu=0.9",
+        "selector.eta=2",
+    ]
+    mu_arm = compose([*bench.arm_overrides("wmi:selector.mu=0.9"), "seed=0", "experiment=mini"])
+    default_arm = compose([*bench.arm_overrides("wmi"), "seed=0", "experiment=mini"])
+    assert mu_arm.selector.mu == 0.9 and default_arm.selector.mu != 0.9
+    # the committed μ = 0.9 seed-0 run of sweeps/mini_mu.yaml, which the bench reuses instead of retraining
+    assert run_id(mu_arm) == "54d20354e9bb"
+    assert (REPO / "results" / "reference" / "mini_mu" / run_id(mu_arm) / "eval.jsonl").is_file()
+    assert run_id(default_arm) != run_id(mu_arm)
