@@ -32,6 +32,7 @@ import numpy as np
 from insight_cli.config import compose
 from insight_cli.launch.executor import prepare_run_dir
 from insight_cli.report.metrics import bootstrap_mean, steps_to_target
+from insight_cli.runs import RunDir
 from insight_cli.train.run import POOL_BENCHMARK, run_training
 
 # the stability criteria of the miniature (docs/miniature.md): seeds agree, and no run falls back late
@@ -49,13 +50,14 @@ def arm_overrides(arm: str) -> list[str]:
 def run_arm(arm: str, seed: int, results_dir: str, overrides: list[str], sweep: str = "miniature") -> dict:
     """Train (or reuse) one run and return its curves. The run id is the config's hash, so a run of the same arm
     and seed made by `insight sweep -f sweeps/mini_main.yaml` (``sweep`` = mini_main) is found and reused."""
-    cfg = compose(
-        [*arm_overrides(arm), f"seed={seed}", f"paths.results_dir={results_dir}", f"sweep={sweep}", *overrides]
-    )
-    run_dir = prepare_run_dir(cfg, overrides=overrides, command=["bench/miniature.py"])
+    run_overrides = [*arm_overrides(arm), f"seed={seed}", *overrides]
+    cfg = compose([*run_overrides, f"paths.results_dir={results_dir}", f"sweep={sweep}"])
+    run_dir = RunDir.for_config(cfg, results_dir, sweep)
     started = time.time()
+    # a finished run (the campaign's, say) is only read: its config.yaml and meta.json stay as its command wrote them
     trained = run_dir.read_status().get("state") != "done"
     if trained:
+        run_dir = prepare_run_dir(cfg, overrides=run_overrides, command=["bench/miniature.py"])
         run_training(cfg, run_dir)
     finished = time.time()
     records = run_dir.read("eval.jsonl")

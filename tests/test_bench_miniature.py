@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import shutil
 from pathlib import Path
 
 from insight_cli.config import compose
@@ -33,3 +34,15 @@ def test_an_arm_with_its_own_override_is_the_mu_sweeps_run_and_not_the_default_o
     assert run_id(mu_arm) == "54d20354e9bb"
     assert (REPO / "results" / "reference" / "mini_mu" / run_id(mu_arm) / "eval.jsonl").is_file()
     assert run_id(default_arm) != run_id(mu_arm)
+
+
+def test_a_finished_run_is_read_and_left_as_its_own_command_wrote_it(tmp_path):
+    bench = load_bench()
+    reference = REPO / "results" / "reference" / "mini_mu" / "54d20354e9bb"
+    copy = tmp_path / "mini_mu" / reference.name
+    shutil.copytree(reference, copy)
+    before = {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()}
+    curves = bench.run_arm("wmi:selector.mu=0.9", 0, str(tmp_path), ["experiment=mini"], sweep="mini_mu")
+    assert not curves["trained"]
+    assert curves["steps"][-1] == 160 and len(curves["pass"]) == len(curves["steps"])
+    assert {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()} == before
