@@ -3,7 +3,7 @@
     python bench/damaged_files.py              # 3 repeats of each command
     python bench/damaged_files.py --repeats 5 --keep /tmp/damaged   # keep the tree to look at it
 
-The tree is tests/damage.py's: the two healthy reference runs (results/reference/mini_main, Random and WMI seed 0)
+The tree is tests/damage.py's: the two healthy reference runs (results/reference-v1/mini_main, Random and WMI seed 0)
 and one copy of a third reference run per damage case (binary and UTF-16 files, a JSON line of 100,000 ``[``, a
 deeply nested YAML list, a YAML alias bomb, status.json holding a list or nothing, no config.yaml, pass@1 of -300
 and inf, …); the ledger case damages the sweep's ledger. Each command runs as a subprocess, so the time includes

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference" / "mini_main"
+REFERENCE = Path(__file__).resolve().parents[1] / "results" / "reference-v1" / "mini_main"
 SWEEP = "mini_main"
 HEALTHY = {"86f547570f75": "random", "76ac8e498f1d": "wmi"}  # seed 0 of each: copied untouched
 DAMAGED_BASE = "1650723c92d5"  # Random seed 1: every damaged run is a copy of it, then one file is damaged

@@ -10,6 +10,8 @@ from insight_cli.config import compose
 from insight_cli.runs import run_id
 
 REPO = Path(__file__).resolve().parents[1]
+# the first campaign's miniature (results/reference-v1): half of the pool with 4 numbers, lr 7e-5
+FIRST_MINIATURE = ["experiment=mini", "task.four_number_share=0.5", "trainer.learning_rate=7e-5"]
 
 
 def load_bench():
@@ -27,22 +29,22 @@ def test_an_arm_with_its_own_override_is_the_mu_sweeps_run_and_not_the_default_o
         "selector.mu=0.9",
         "selector.eta=2",
     ]
-    mu_arm = compose([*bench.arm_overrides("wmi:selector.mu=0.9"), "seed=0", "experiment=mini"])
-    default_arm = compose([*bench.arm_overrides("wmi"), "seed=0", "experiment=mini"])
+    mu_arm = compose([*bench.arm_overrides("wmi:selector.mu=0.9"), "seed=0", *FIRST_MINIATURE])
+    default_arm = compose([*bench.arm_overrides("wmi"), "seed=0", *FIRST_MINIATURE])
     assert mu_arm.selector.mu == 0.9 and default_arm.selector.mu != 0.9
     # the committed μ = 0.9 seed-0 run of sweeps/mini_mu.yaml, which the bench reuses instead of retraining
     assert run_id(mu_arm) == "54d20354e9bb"
-    assert (REPO / "results" / "reference" / "mini_mu" / run_id(mu_arm) / "eval.jsonl").is_file()
+    assert (REPO / "results" / "reference-v1" / "mini_mu" / run_id(mu_arm) / "eval.jsonl").is_file()
     assert run_id(default_arm) != run_id(mu_arm)
 
 
 def test_a_finished_run_is_read_and_left_as_its_own_command_wrote_it(tmp_path):
     bench = load_bench()
-    reference = REPO / "results" / "reference" / "mini_mu" / "54d20354e9bb"
+    reference = REPO / "results" / "reference-v1" / "mini_mu" / "54d20354e9bb"
     copy = tmp_path / "mini_mu" / reference.name
     shutil.copytree(reference, copy)
     before = {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()}
-    curves = bench.run_arm("wmi:selector.mu=0.9", 0, str(tmp_path), ["experiment=mini"], sweep="mini_mu")
+    curves = bench.run_arm("wmi:selector.mu=0.9", 0, str(tmp_path), FIRST_MINIATURE, sweep="mini_mu")
     assert not curves["trained"]
     assert curves["steps"][-1] == 160 and len(curves["pass"]) == len(curves["steps"])
     assert {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()} == before

@@ -2,7 +2,7 @@
 
 Each command that reads the damaged file prints a warning line naming the run (or sweep) and the file, skips what it
 cannot read and still reports the healthy runs, with its usual exit code; one that does not read the file is simply
-unaffected. Trees are copies of the finished reference runs (results/reference/mini_main) plus one damaged run.
+unaffected. Trees are copies of the finished reference runs (results/reference-v1/mini_main) plus one damaged run.
 `insight train` resumes a real 1-step tiny run over a damaged file (nothing is left to train, so a case costs the
 model load, not a training). The report over every case at once is timed by bench/damaged_files.py.
 """
