@@ -85,11 +85,23 @@ def test_a_stop_is_passed_only_to_processes_that_handle_it():
     """The job signals a rank only once its handler is installed: before that the signal would be lost (ignored) or
     fatal (default action), so `catches` must tell the two apart."""
     ready = "import signal, sys, time; signal.signal(signal.SIGUSR2, lambda *a: None); print('ok', flush=True)"
-    handler = subprocess.Popen([sys.executable, "-c", ready + "; time.sleep(30)"], stdout=subprocess.PIPE, text=True)
+
+    # a shell's background job (`pytest &`) inherits SIGINT ignored, and Python then installs no handler of its own:
+    # the children start with the default action, as under a terminal or Slurm
+    def default_sigint():
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    handler = subprocess.Popen(
+        [sys.executable, "-c", f"{ready}; time.sleep(30)"],
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=default_sigint,
+    )
     plain = subprocess.Popen(
         [sys.executable, "-c", "import sys, time; print('ok', flush=True); time.sleep(30)"],
         stdout=subprocess.PIPE,
         text=True,
+        preexec_fn=default_sigint,
     )
     try:
         assert handler.stdout.readline().strip() == plain.stdout.readline().strip() == "ok"
