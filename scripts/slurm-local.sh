@@ -173,8 +173,31 @@ start_slurmctld() {
 
 start_slurmd() {
   if alive "$RUN_DIR/slurmd.pid"; then return; fi
+  local started
+  started=$(date +%s)
   slurmd -N localhost
   wait_for 30 "slurmd (node localhost idle)" bash -c 'sinfo -h -N -n localhost -o %T | grep -Eq "^(idle|mixed|allocated)"'
+  requeue_orphans "$started"
+}
+
+requeue_orphans() {  # requeue_orphans EPOCH: requeue jobs that started before EPOCH and have no process left
+  # After a reboot (or a VM restored from a snapshot) slurmctld recovers its saved state and lists the jobs that were
+  # running as RUNNING, but their processes are gone and slurmctld does not notice: they hold the node's CPUs and
+  # every later job waits behind them for good. A job whose batch step (slurmstepd: [JOB.batch]) is not a process
+  # here is requeued, so it runs again (an insight run resumes from its last checkpoint). Jobs started after slurmd
+  # came up are left alone: their step may not have spawned yet.
+  local before=$1 job start
+  while read -r job start; do
+    [[ -n $job ]] || continue
+    (($(date -d "$start" +%s 2>/dev/null || echo "$before") < before)) || continue
+    pgrep -f "^slurmstepd: \[$job\.batch\]" >/dev/null && continue
+    if scontrol requeue "$job" >/dev/null 2>&1; then
+      log "job $job was listed as running but none of its processes is left (restarted machine?): requeued it"
+    else
+      scancel "$job" 2>/dev/null || true
+      log "job $job was listed as running but none of its processes is left and it cannot be requeued: cancelled it"
+    fi
+  done < <(squeue -h -t RUNNING,COMPLETING -o '%A %S' 2>/dev/null)
 }
 
 cmd_start() {

@@ -94,17 +94,19 @@ def insight_proc():
 
 @pytest.fixture
 def wait_until():
-    """Poll ``predicate()`` every half second until it is truthy; fail with ``what`` after ``timeout`` seconds."""
+    """Poll ``predicate()`` every half second until it is truthy; fail with ``what`` after ``timeout`` seconds, and
+    with what ``explain()`` returns then (the state that kept it waiting), when given."""
     import time
 
-    def wait(predicate, timeout: float, what: str):
+    def wait(predicate, timeout: float, what: str, explain=None):
         deadline = time.monotonic() + timeout
         while True:
             value = predicate()
             if value:
                 return value
             if time.monotonic() > deadline:
-                pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+                detail = f"\n{explain()}" if explain else ""
+                pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
             time.sleep(0.5)
 
     return wait

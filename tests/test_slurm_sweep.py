@@ -15,6 +15,13 @@ from insight_cli.runs import Ledger, RunDir
 pytestmark = pytest.mark.slurm  # not slow: the default tier exercises the real Slurm (~1.5 min) when one runs
 
 
+def queue() -> str:
+    """The whole Slurm queue with each job's reason and folder: a wait that timed out shows whether the test's jobs
+    were slow or never started (other jobs holding the node, e.g. a campaign on a developer's local Slurm)."""
+    out = subprocess.run(["squeue", "-o", "%.14i %.9T %.20r %.10M %Z"], capture_output=True, text=True)
+    return f"squeue:\n{out.stdout}{out.stderr}"
+
+
 def test_slurm_sweep_of_the_miniature_finishes_and_reruns_nothing(insight_proc, wait_until, tiny_overrides, tmp_path):
     res = tmp_path / "results"
     args = [
@@ -58,7 +65,7 @@ def test_slurm_sweep_of_the_miniature_finishes_and_reruns_nothing(insight_proc, 
         out = insight_proc("status", "mini", "--results-dir", str(res))
         return out.stdout if "4 runs: 4 done" in out.stdout else None
 
-    table = wait_until(all_done, 900, "insight status to show 4 done runs")
+    table = wait_until(all_done, 900, "insight status to show 4 done runs", explain=queue)
     for rid, job in zip(run_ids, jobs, strict=True):
         assert rid in table and job in table
         assert RunDir(sweep_dir / rid).read_meta()["attempts"][-1]["job_id"] == job
@@ -93,7 +100,7 @@ def test_status_reconciles_with_sacct_and_rerun_failed_resubmits(insight_proc, w
         out = insight_proc("status", "held", "--results-dir", str(res)).stdout
         return out if out.count("failed (CANCELLED)") == 2 else None
 
-    wait_until(cancelled, 120, "sacct to report both array tasks cancelled")
+    wait_until(cancelled, 120, "sacct to report both array tasks cancelled", explain=queue)
     assert "0 to submit (0 running, 2 failed, 0 new)" in insight_proc(*args).stdout
     rerun = insight_proc(*args, "--rerun-failed")
     assert rerun.returncode == 0 and "2 to submit" in rerun.stdout, rerun.stdout + rerun.stderr
