@@ -17,6 +17,7 @@ The validated model is thrown away: the composed DictConfig stays the run's conf
 
 from __future__ import annotations
 
+import os
 import types
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
@@ -443,7 +444,19 @@ def describe_error(error: dict[str, Any]) -> str:
     expected = expectation(field) if field is not None else error["msg"].lower()
     if kind == "string_pattern_mismatch":
         expected = "a folder name (letters, digits, '_', '.', '-'; starting with a letter or digit)"
+    source = ENVIRONMENT.get(key)
+    # conf/paths/default.yaml reads these variables: a user who set one may never have typed the key
+    if source is not None and os.environ.get(source) == value:
+        return f"{key}={show(value)} {problem}, from ${source}: set ${source} to {expected}, or unset it"
     return f"{key}={show(value)} {problem}: set {key}{alias} to {expected}"
+
+
+# the environment variables conf/paths/default.yaml reads, by the key they set
+ENVIRONMENT = {
+    "paths.results_dir": "INSIGHT_RESULTS_DIR",
+    "paths.cache_dir": "INSIGHT_CACHE_DIR",
+    "paths.data_dir": "INSIGHT_DATA_DIR",
+}
 
 
 PROBLEMS = {

@@ -193,6 +193,9 @@ CASES = [
     ("train-added-key", ["train", "+trainer.nope=1"], None, "unknown config key 'trainer.nope'"),
     ("train-sweep-not-a-folder-name", ["train", "sweep=a/b"], None, "sweep='a/b' is not a folder name"),
     ("train-empty-results-dir", ["train", "paths.results_dir=''"], None, "paths.results_dir='' is empty"),
+    # an empty environment variable names itself, not only the key it fills (the user never typed the key)
+    ("train-empty-cache-dir-variable", ["train"], {"INSIGHT_CACHE_DIR": ""}, "from $INSIGHT_CACHE_DIR: set $INSIGHT"),
+    ("train-empty-results-variable", ["train"], {"INSIGHT_RESULTS_DIR": ""}, "is empty, from $INSIGHT_RESULTS_DIR"),
     ("train-cache-under-a-file", ["train", "paths.cache_dir=/etc/hostname/cache"], None, "paths.cache_dir=DIR"),
     ("train-local-too-many-requeues", ["train", "launcher=local", "launcher.max_requeues=6"], None, "requeues=6"),
     (
