@@ -3,6 +3,7 @@
 #
 #   sudo bash scripts/slurm-local.sh install   # Debian/Ubuntu packages: slurmctld slurmd slurm-client munge slurmdbd mariadb
 #   sudo bash scripts/slurm-local.sh start     # install if needed, write the configs, start the daemons (idempotent)
+#   sudo bash scripts/slurm-local.sh start --hold-queue  # the same, and hold every job already queued (CI)
 #   bash scripts/slurm-local.sh status         # which daemons run, and sinfo
 #   sudo bash scripts/slurm-local.sh stop      # stop the daemons this script started, by their PIDs
 #
@@ -10,6 +11,10 @@
 # submitit reads job states from `sacct`. The node is called `localhost` (slurmd -N localhost, NodeAddr=127.0.0.1),
 # so the machine's hostname does not matter. Configs go to /etc/slurm (only if absent or written by this script),
 # PID files to /run/insight-slurm, logs to /var/log/insight-slurm.
+#
+# Slurm keeps its queue across restarts (StateSaveLocation). On a developer's machine that queue may hold a campaign,
+# and CI runs on that same machine after the session: `--hold-queue` holds every job found queued before the node
+# comes up (nothing can start before that), so the tests' own jobs run at once; `scontrol release JOB` lets them go.
 set -euo pipefail
 
 RUN_DIR=/run/insight-slurm
@@ -171,6 +176,13 @@ start_slurmctld() {
   wait_for 30 slurmctld scontrol ping
 }
 
+hold_queue() {  # hold every pending job (array jobs whole); started jobs are left to requeue_orphans
+  local job
+  for job in $(squeue -h -t PENDING -o %A 2>/dev/null | sort -u); do
+    scontrol hold "$job" 2>/dev/null && log "held job $job, queued before this start (scontrol release $job)"
+  done
+}
+
 start_slurmd() {
   if alive "$RUN_DIR/slurmd.pid"; then return; fi
   local started
@@ -191,8 +203,8 @@ requeue_orphans() {  # requeue_orphans EPOCH: requeue jobs that started before E
     [[ -n $job ]] || continue
     (($(date -d "$start" +%s 2>/dev/null || echo "$before") < before)) || continue
     pgrep -f "^slurmstepd: \[$job\.batch\]" >/dev/null && continue
-    if scontrol requeue "$job" >/dev/null 2>&1; then
-      log "job $job was listed as running but none of its processes is left (restarted machine?): requeued it"
+    if scontrol "${REQUEUE:-requeue}" "$job" >/dev/null 2>&1; then
+      log "job $job was listed as running but none of its processes is left (restarted machine?): scontrol ${REQUEUE:-requeue} $job"
     else
       scancel "$job" 2>/dev/null || true
       log "job $job was listed as running but none of its processes is left and it cannot be requeued: cancelled it"
@@ -202,12 +214,22 @@ requeue_orphans() {  # requeue_orphans EPOCH: requeue jobs that started before E
 
 cmd_start() {
   need_root start
+  local hold=false
+  case "${1:-}" in
+    "") ;;
+    --hold-queue) hold=true ;;
+    *) log "error: unknown option '$1' for start: the only one is --hold-queue"; exit 2 ;;
+  esac
   cmd_install
   write_configs
   start_munge
   start_mariadb
   start_slurmdbd
   start_slurmctld
+  if $hold; then
+    hold_queue
+    REQUEUE=requeuehold  # a job whose processes are gone comes back held too
+  fi
   start_slurmd
   # a node left DOWN/DRAINED by an earlier unclean stop comes back
   scontrol update nodename=localhost state=resume >/dev/null 2>&1 || true
@@ -253,8 +275,8 @@ cmd_status() {
 
 case "${1:-}" in
   install) cmd_install ;;
-  start) cmd_start ;;
+  start) cmd_start "${2:-}" ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
-  *) printf 'usage: %s install|start|stop|status\n' "$0" >&2; exit 2 ;;
+  *) printf 'usage: %s install|start [--hold-queue]|stop|status\n' "$0" >&2; exit 2 ;;
 esac
