@@ -6,9 +6,12 @@
     python bench/miniature.py --jobs 2                         # two runs at a time, one core each
     python bench/miniature.py --results-dir /work/campaign-results --sweep mini_main   # read the campaign's runs
     python bench/miniature.py --selectors wmi,wmi:selector.mu=0.9   # two arms of one selector (overrides after ':')
+    python bench/miniature.py --results-dir DIR --sweep mini_main --selectors random,mopps:lam=0.5:pool=8 --reuse-only
 
 Each run is a real `insight train` run (in this process one after the other, or --jobs worker processes that share the
-cores out; finished runs in --results-dir are reused, so an interrupted bench resumes). Per selector it prints the mean
+cores out; finished runs in --results-dir are reused, so an interrupted bench resumes; --reuse-only trains nothing
+and stops, before reading anything, at the first arm and seed with no finished run: an arm whose overrides differ
+from the campaign's by one key has another run id). Per selector it prints the mean
 ± 95% bootstrap CI over seeds of: steps-to-target (target = Random's mean final pass@1; over the seeds that reach it,
 and how many do), the area under the pass@1 curve (mean pass@1 over the evaluations), the share of mixed-outcome
 groups, the final pass@1 and its seed-to-seed standard deviation, and the largest drop of any run below its own running
@@ -23,6 +26,7 @@ import argparse
 import math
 import multiprocessing
 import os
+import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -47,12 +51,31 @@ def arm_overrides(arm: str) -> list[str]:
     return [f"selector={selector}", *own]
 
 
+def locate(arm: str, seed: int, results_dir: str, overrides: list[str], sweep: str):
+    """The config, run folder and overrides of one arm and seed (the folder's name is the config's hash)."""
+    run_overrides = [*arm_overrides(arm), f"seed={seed}", *overrides]
+    cfg = compose([*run_overrides, f"paths.results_dir={results_dir}", f"sweep={sweep}"])
+    return cfg, RunDir.for_config(cfg, results_dir, sweep), run_overrides
+
+
+def first_missing(names: list[str], seeds: int, results_dir: str, overrides: list[str], sweep: str) -> str | None:
+    """A one-line error naming the first arm and seed without a finished run, or None when every one has one."""
+    for name in names:
+        for seed in range(seeds):
+            _, run_dir, _ = locate(name, seed, results_dir, overrides, sweep)
+            if run_dir.read_status().get("state") != "done":
+                return (
+                    f"error: no finished run of arm '{name}' seed {seed} at {run_dir.path} (--reuse-only trains "
+                    "nothing): give the arm the sweep's own overrides after ':' (sweeps/<sweep>.yaml), or drop "
+                    "--reuse-only to train it"
+                )
+    return None
+
+
 def run_arm(arm: str, seed: int, results_dir: str, overrides: list[str], sweep: str = "miniature") -> dict:
     """Train (or reuse) one run and return its curves. The run id is the config's hash, so a run of the same arm
     and seed made by `insight sweep -f sweeps/mini_main.yaml` (``sweep`` = mini_main) is found and reused."""
-    run_overrides = [*arm_overrides(arm), f"seed={seed}", *overrides]
-    cfg = compose([*run_overrides, f"paths.results_dir={results_dir}", f"sweep={sweep}"])
-    run_dir = RunDir.for_config(cfg, results_dir, sweep)
+    cfg, run_dir, run_overrides = locate(arm, seed, results_dir, overrides, sweep)
     started = time.time()
     # a finished run (the campaign's, say) is only read: its config.yaml and meta.json stay as its command wrote them
     trained = run_dir.read_status().get("state") != "done"
@@ -133,9 +156,19 @@ def main() -> None:
     parser.add_argument(
         "--sweep", default="miniature", help="the sweep folder under --results-dir (mini_main: reuse the campaign)"
     )
+    parser.add_argument(
+        "--reuse-only", action="store_true", help="only read finished runs; exit 2 naming the first one missing"
+    )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every run, e.g. trainer.steps=60")
     args = parser.parse_args()
     names = args.selectors.split(",")
+    if args.reuse_only:
+        if args.results_dir is None:
+            parser.error("--reuse-only needs --results-dir: the folder whose finished runs are read")
+        missing = first_missing(names, args.seeds, args.results_dir, args.overrides, args.sweep)
+        if missing:
+            print(missing, file=sys.stderr)
+            raise SystemExit(2)
     with tempfile.TemporaryDirectory() as tmp:
         results = args.results_dir or tmp
         runs = run_all(names, args.seeds, results, args.overrides, args.jobs, args.sweep)

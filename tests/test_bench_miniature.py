@@ -48,3 +48,24 @@ def test_a_finished_run_is_read_and_left_as_its_own_command_wrote_it(tmp_path):
     assert not curves["trained"]
     assert curves["steps"][-1] == 160 and len(curves["pass"]) == len(curves["steps"])
     assert {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()} == before
+
+
+def test_reuse_only_reads_the_campaign_and_names_an_arm_it_has_no_run_of(tmp_path):
+    """The second campaign's MoPPS arm carries MoPPS's own settings (sweeps/mini_main.yaml): asked for as plain
+    `mopps`, the bench would train a new run for hours; --reuse-only says so at once, exit 2, and writes nothing."""
+    import subprocess
+    import sys
+
+    shutil.copytree(REPO / "results" / "reference" / "mini_main", tmp_path / "mini_main")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    bench = [sys.executable, str(REPO / "bench" / "miniature.py"), "--results-dir", str(tmp_path)]
+    bench += ["--sweep", "mini_main", "--seeds", "4", "--reuse-only"]
+    plain = subprocess.run([*bench, "--selectors", "random,mopps", "experiment=mini"], capture_output=True, text=True)
+    assert plain.returncode == 2 and plain.stdout == "", plain.stdout + plain.stderr
+    assert plain.stderr.count("\n") == 1 and "arm 'mopps' seed 0" in plain.stderr and "after ':'" in plain.stderr
+    own = subprocess.run(
+        [*bench, "--selectors", "random,mopps:lam=0.5:pool=8", "experiment=mini"], capture_output=True, text=True
+    )
+    assert own.returncode == 0, own.stderr
+    assert "mopps:lam=0.5:pool=8: held-out gain" in own.stdout and "runs reused" in own.stdout
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
