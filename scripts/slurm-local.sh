@@ -179,7 +179,9 @@ start_slurmctld() {
 hold_queue() {  # hold every pending job (array jobs whole); started jobs are left to requeue_orphans
   local job
   for job in $(squeue -h -t PENDING -o %A 2>/dev/null | sort -u); do
-    scontrol hold "$job" 2>/dev/null && log "held job $job, queued before this start (scontrol release $job)"
+    if scontrol hold "$job" 2>/dev/null; then
+      log "held job $job, queued before this start (scontrol release $job)"
+    fi
   done
 }
 
