@@ -11,7 +11,6 @@ RL that generalises moves the generic classes (wrong numbers) on held-out proble
 from __future__ import annotations
 
 import argparse
-import ast
 from collections import Counter
 
 from insight_cli.config import compose
@@ -27,15 +26,8 @@ def classify(completion: str, problem: dict) -> str:
     expr = countdown.extract_answer(completion)
     if expr is None:
         return "no answer"
-    try:
-        tree = ast.parse(expr.strip(), mode="eval").body
-        used: list[int] = []
-        countdown._literals(tree, used)
-        if sorted(used) != sorted(int(x) for x in problem["nums"]):
-            return "wrong numbers"
-        return "correct" if countdown._evaluate(tree) == int(problem["target"]) else "wrong value"
-    except Exception:  # not an arithmetic expression the verifier accepts
-        return "no answer"
+    verdict = countdown.judge_expression(expr, problem["nums"], problem["target"])
+    return "no answer" if verdict == "not an expression" else verdict
 
 
 def main() -> None:

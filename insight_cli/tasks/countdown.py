@@ -232,20 +232,27 @@ def extract_answer(completion: str) -> str | None:
     return completion[start + len("<answer>") : end]
 
 
-def check_expression(expr: str, nums: Sequence[int], target: int) -> bool:
-    """True when ``expr`` uses exactly the given numbers once each and equals ``target`` exactly."""
+def judge_expression(expr: str, nums: Sequence[int], target: int) -> str:
+    """Why ``expr`` is right or wrong: "correct" (the given numbers once each, equal to ``target`` exactly), "wrong
+    numbers" (a number missing, repeated or not given), "wrong value" (the right numbers, another result) or "not an
+    expression" (not an arithmetic expression the verifier accepts)."""
     text = expr.strip()
     if not text or len(text) > MAX_EXPR_CHARS or not _ALLOWED_CHARS.fullmatch(text):
-        return False
+        return "not an expression"
     try:
         tree = ast.parse(text, mode="eval").body
         used: list[int] = []
         _literals(tree, used)
         if sorted(used) != sorted(int(x) for x in nums):
-            return False
-        return _evaluate(tree) == int(target)
+            return "wrong numbers"
+        return "correct" if _evaluate(tree) == int(target) else "wrong value"
     except (SyntaxError, ValueError, ZeroDivisionError, RecursionError, MemoryError, _Rejected):
-        return False
+        return "not an expression"
+
+
+def check_expression(expr: str, nums: Sequence[int], target: int) -> bool:
+    """True when ``expr`` uses exactly the given numbers once each and equals ``target`` exactly."""
+    return judge_expression(expr, nums, target) == "correct"
 
 
 def verify(completion: str, nums: Sequence[int], target: int, format_score: float = 0.1) -> tuple[float, float]:
