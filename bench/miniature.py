@@ -6,12 +6,13 @@
     python bench/miniature.py --jobs 2                         # two runs at a time, one core each
     python bench/miniature.py --results-dir /work/campaign-results --sweep mini_main   # read the campaign's runs
     python bench/miniature.py --selectors wmi,wmi:selector.mu=0.9   # two arms of one selector (overrides after ':')
-    python bench/miniature.py --results-dir DIR --sweep mini_main --selectors random,mopps:lam=0.5:pool=8 --reuse-only
+    python bench/miniature.py --results-dir DIR --sweep mini_main --selectors random,mopps --reuse-only
 
 Each run is a real `insight train` run (in this process one after the other, or --jobs worker processes that share the
 cores out; finished runs in --results-dir are reused, so an interrupted bench resumes; --reuse-only trains nothing
 and stops, before reading anything, at the first arm and seed with no finished run: an arm whose overrides differ
-from the campaign's by one key has another run id). Per selector it prints the mean
+from the campaign's by one key has another run id; a bare arm name that labels a selector variant of
+sweeps/<--sweep>.yaml, such as mini_main's `mopps`, takes that variant's overrides). Per selector it prints the mean
 ± 95% bootstrap CI over seeds of: steps-to-target (target = Random's mean final pass@1; over the seeds that reach it,
 and how many do), the area under the pass@1 curve (mean pass@1 over the evaluations), the share of mixed-outcome
 groups, the final pass@1 and its seed-to-seed standard deviation, and the largest drop of any run below its own running
@@ -23,6 +24,7 @@ the curve is resolved (its CI excludes zero) or not.
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import multiprocessing
 import os
@@ -30,30 +32,54 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import numpy as np
 
 from insight_cli.config import compose
 from insight_cli.launch.executor import prepare_run_dir
+from insight_cli.launch.plan import load_spec
 from insight_cli.report.metrics import bootstrap_mean, steps_to_target
 from insight_cli.runs import RunDir
 from insight_cli.train.run import POOL_BENCHMARK, run_training
+
+REPO = Path(__file__).resolve().parents[1]
 
 # the stability criteria of the miniature (docs/miniature.md): seeds agree, and no run falls back late
 MAX_SEED_SD = 0.015
 MAX_LATE_DROP = 0.02
 
 
-def arm_overrides(arm: str) -> list[str]:
+@functools.cache
+def sweep_variants(sweep: str) -> dict[str, tuple[str, ...]]:
+    """The labelled selector variants of ``sweeps/<sweep>.yaml`` (``mopps: [selector=mopps, lam=0.5, pool=8]``);
+    empty where the sweep has no such file (``miniature``, the bench's own folder)."""
+    path = REPO / "sweeps" / f"{sweep}.yaml"
+    if not path.is_file():
+        return {}
+    return {
+        label: bundle
+        for axis in load_spec(path).axes
+        if axis.key == "selector" and axis.bundles is not None
+        for label, bundle in zip(axis.values, axis.bundles, strict=True)
+    }
+
+
+def arm_overrides(arm: str, sweep: str = "miniature") -> list[str]:
     """An arm is a selector name, optionally followed by ':'-separated overrides of its own: ``wmi:selector.mu=0.9``
-    is WMI with μ = 0.9 (so two arms of one selector can be compared)."""
+    is WMI with μ = 0.9 (so two arms of one selector can be compared). A bare name that labels a selector variant of
+    ``sweeps/<sweep>.yaml`` takes that variant's overrides, so ``mopps`` with ``--sweep mini_main`` is the campaign's
+    MoPPS arm (with MoPPS's own settings) and not a run the campaign never made."""
     selector, *own = arm.split(":")
+    variant = sweep_variants(sweep).get(arm)
+    if variant is not None:
+        return list(variant)
     return [f"selector={selector}", *own]
 
 
 def locate(arm: str, seed: int, results_dir: str, overrides: list[str], sweep: str):
     """The config, run folder and overrides of one arm and seed (the folder's name is the config's hash)."""
-    run_overrides = [*arm_overrides(arm), f"seed={seed}", *overrides]
+    run_overrides = [*arm_overrides(arm, sweep), f"seed={seed}", *overrides]
     cfg = compose([*run_overrides, f"paths.results_dir={results_dir}", f"sweep={sweep}"])
     return cfg, RunDir.for_config(cfg, results_dir, sweep), run_overrides
 
@@ -65,7 +91,8 @@ def first_missing(names: list[str], seeds: int, results_dir: str, overrides: lis
             _, run_dir, _ = locate(name, seed, results_dir, overrides, sweep)
             if run_dir.read_status().get("state") != "done":
                 return (
-                    f"error: no finished run of arm '{name}' seed {seed} at {run_dir.path} (--reuse-only trains "
+                    f"error: no finished run of arm '{name}' ({' '.join(arm_overrides(name, sweep))}) seed {seed} "
+                    f"at {run_dir.path} (--reuse-only trains "
                     "nothing): give the arm the sweep's own overrides after ':' (sweeps/<sweep>.yaml), or drop "
                     "--reuse-only to train it"
                 )
@@ -169,6 +196,10 @@ def main() -> None:
         if missing:
             print(missing, file=sys.stderr)
             raise SystemExit(2)
+    for name in names:
+        # say which settings a bare name stands for, where the sweep gives it more than its selector
+        if list(sweep_variants(args.sweep).get(name, [f"selector={name}"])) != [f"selector={name}"]:
+            print(f"arm {name} = {' '.join(arm_overrides(name, args.sweep))} (sweeps/{args.sweep}.yaml)")
     with tempfile.TemporaryDirectory() as tmp:
         results = args.results_dir or tmp
         runs = run_all(names, args.seeds, results, args.overrides, args.jobs, args.sweep)

@@ -50,9 +50,20 @@ def test_a_finished_run_is_read_and_left_as_its_own_command_wrote_it(tmp_path):
     assert {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()} == before
 
 
+def test_a_bare_arm_name_takes_the_sweeps_variant_and_other_sweeps_leave_it_plain():
+    bench = load_bench()
+    # sweeps/mini_main.yaml: `mopps: [selector=mopps, lam=0.5, pool=8]` (MoPPS's Countdown settings)
+    campaign = compose([*bench.arm_overrides("mopps", "mini_main"), "seed=0", "experiment=mini"])
+    assert campaign.selector.name == "mopps" and campaign.selector.lam == 0.5 and campaign.pool.factor == 8
+    assert bench.arm_overrides("mopps", "miniature") == ["selector=mopps"]
+    assert bench.arm_overrides("mopps:lam=1.0", "mini_main") == ["selector=mopps", "lam=1.0"]
+    assert bench.arm_overrides("wmi_sampled", "mini_ablation") == ["selector=wmi_sampled"]
+
+
 def test_reuse_only_reads_the_campaign_and_names_an_arm_it_has_no_run_of(tmp_path):
-    """The second campaign's MoPPS arm carries MoPPS's own settings (sweeps/mini_main.yaml): asked for as plain
-    `mopps`, the bench would train a new run for hours; --reuse-only says so at once, exit 2, and writes nothing."""
+    """The second campaign's MoPPS arm carries MoPPS's own settings (sweeps/mini_main.yaml): `mopps` names that arm
+    (the sweep's variant); any other MoPPS would be a new run that trains for hours, so --reuse-only says so at once,
+    exit 2, and writes nothing."""
     import subprocess
     import sys
 
@@ -60,12 +71,15 @@ def test_reuse_only_reads_the_campaign_and_names_an_arm_it_has_no_run_of(tmp_pat
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
     bench = [sys.executable, str(REPO / "bench" / "miniature.py"), "--results-dir", str(tmp_path)]
     bench += ["--sweep", "mini_main", "--seeds", "4", "--reuse-only"]
-    plain = subprocess.run([*bench, "--selectors", "random,mopps", "experiment=mini"], capture_output=True, text=True)
-    assert plain.returncode == 2 and plain.stdout == "", plain.stdout + plain.stderr
-    assert plain.stderr.count("\n") == 1 and "arm 'mopps' seed 0" in plain.stderr and "after ':'" in plain.stderr
-    own = subprocess.run(
-        [*bench, "--selectors", "random,mopps:lam=0.5:pool=8", "experiment=mini"], capture_output=True, text=True
+    other = subprocess.run(
+        [*bench, "--selectors", "random,mopps:lam=1.0", "experiment=mini"], capture_output=True, text=True
     )
+    assert other.returncode == 2 and other.stdout == "", other.stdout + other.stderr
+    assert other.stderr.count("\n") == 1 and "arm 'mopps:lam=1.0' (selector=mopps lam=1.0) seed 0" in other.stderr
+    assert "after ':'" in other.stderr
+    own = subprocess.run([*bench, "--selectors", "random,mopps", "experiment=mini"], capture_output=True, text=True)
     assert own.returncode == 0, own.stderr
-    assert "mopps:lam=0.5:pool=8: held-out gain" in own.stdout and "runs reused" in own.stdout
+    assert "arm mopps = selector=mopps selector.lam=0.5 pool.factor=8 (sweeps/mini_main.yaml)" in own.stdout
+    assert "arm random =" not in own.stdout
+    assert "mopps: held-out gain" in own.stdout and "runs reused" in own.stdout
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
