@@ -7,6 +7,7 @@
     python bench/miniature.py --results-dir /work/campaign-results --sweep mini_main   # read the campaign's runs
     python bench/miniature.py --selectors wmi,wmi:selector.mu=0.9   # two arms of one selector (overrides after ':')
     python bench/miniature.py --results-dir DIR --sweep mini_main --selectors random,mopps --reuse-only
+    python bench/miniature.py --results-dir DIR --sweep mini_main,mini_ablation --selectors wmi,wmi_sampled
 
 Each run is a real `insight train` run (in this process one after the other, or --jobs worker processes that share the
 cores out; finished runs in --results-dir are reused, so an interrupted bench resumes; --reuse-only trains nothing
@@ -52,17 +53,19 @@ MAX_LATE_DROP = 0.02
 
 @functools.cache
 def sweep_variants(sweep: str) -> dict[str, tuple[str, ...]]:
-    """The labelled selector variants of ``sweeps/<sweep>.yaml`` (``mopps: [selector=mopps, lam=0.5, pool=8]``);
-    empty where the sweep has no such file (``miniature``, the bench's own folder)."""
-    path = REPO / "sweeps" / f"{sweep}.yaml"
-    if not path.is_file():
-        return {}
-    return {
-        label: bundle
-        for axis in load_spec(path).axes
-        if axis.key == "selector" and axis.bundles is not None
-        for label, bundle in zip(axis.values, axis.bundles, strict=True)
-    }
+    """The labelled selector variants of ``sweeps/<sweep>.yaml`` (``mopps: [selector=mopps, lam=0.5, pool=8]``), of
+    each sweep of a comma list (the first that labels a name wins); none for a sweep without a file (``miniature``,
+    the bench's own folder)."""
+    variants: dict[str, tuple[str, ...]] = {}
+    for name in sweep.split(","):
+        path = REPO / "sweeps" / f"{name}.yaml"
+        if not path.is_file():
+            continue
+        for axis in load_spec(path).axes:
+            if axis.key == "selector" and axis.bundles is not None:
+                for label, bundle in zip(axis.values, axis.bundles, strict=True):
+                    variants.setdefault(label, bundle)
+    return variants
 
 
 def arm_overrides(arm: str, sweep: str = "miniature") -> list[str]:
@@ -78,10 +81,16 @@ def arm_overrides(arm: str, sweep: str = "miniature") -> list[str]:
 
 
 def locate(arm: str, seed: int, results_dir: str, overrides: list[str], sweep: str):
-    """The config, run folder and overrides of one arm and seed (the folder's name is the config's hash)."""
+    """The config, run folder and overrides of one arm and seed (the folder's name is the config's hash, the same in
+    every sweep). ``sweep`` may be a comma list: the first sweep folder with a finished run of it, else the first."""
+    folders = sweep.split(",")
     run_overrides = [*arm_overrides(arm, sweep), f"seed={seed}", *overrides]
-    cfg = compose([*run_overrides, f"paths.results_dir={results_dir}", f"sweep={sweep}"])
-    return cfg, RunDir.for_config(cfg, results_dir, sweep), run_overrides
+    cfg = compose([*run_overrides, f"paths.results_dir={results_dir}", f"sweep={folders[0]}"])
+    for folder in folders:
+        run_dir = RunDir.for_config(cfg, results_dir, folder)
+        if run_dir.read_status().get("state") == "done":
+            return cfg, run_dir, run_overrides
+    return cfg, RunDir.for_config(cfg, results_dir, folders[0]), run_overrides
 
 
 def first_missing(names: list[str], seeds: int, results_dir: str, overrides: list[str], sweep: str) -> str | None:
@@ -181,7 +190,10 @@ def main() -> None:
     parser.add_argument("--results-dir", default=None, help="keep the runs here (default: a temporary folder)")
     parser.add_argument("--jobs", type=int, default=1, help="runs trained at a time, sharing the cores out")
     parser.add_argument(
-        "--sweep", default="miniature", help="the sweep folder under --results-dir (mini_main: reuse the campaign)"
+        "--sweep",
+        default="miniature",
+        help="the sweep folder under --results-dir (mini_main: reuse the campaign); a comma list reads a finished "
+        "run from whichever holds it (mini_main,mini_ablation) and trains into the first",
     )
     parser.add_argument(
         "--reuse-only", action="store_true", help="only read finished runs; exit 2 naming the first one missing"
@@ -199,7 +211,8 @@ def main() -> None:
     for name in names:
         # say which settings a bare name stands for, where the sweep gives it more than its selector
         if list(sweep_variants(args.sweep).get(name, [f"selector={name}"])) != [f"selector={name}"]:
-            print(f"arm {name} = {' '.join(arm_overrides(name, args.sweep))} (sweeps/{args.sweep}.yaml)")
+            files = ", ".join(f"sweeps/{sweep}.yaml" for sweep in args.sweep.split(","))
+            print(f"arm {name} = {' '.join(arm_overrides(name, args.sweep))} ({files})")
     with tempfile.TemporaryDirectory() as tmp:
         results = args.results_dir or tmp
         runs = run_all(names, args.seeds, results, args.overrides, args.jobs, args.sweep)

@@ -58,6 +58,24 @@ def test_a_bare_arm_name_takes_the_sweeps_variant_and_other_sweeps_leave_it_plai
     assert bench.arm_overrides("mopps", "miniature") == ["selector=mopps"]
     assert bench.arm_overrides("mopps:lam=1.0", "mini_main") == ["selector=mopps", "lam=1.0"]
     assert bench.arm_overrides("wmi_sampled", "mini_ablation") == ["selector=wmi_sampled"]
+    # a comma list of sweeps: the variants of each (mini_mu has none, mini_main labels mopps)
+    assert bench.arm_overrides("mopps", "mini_mu,mini_main") == bench.arm_overrides("mopps", "mini_main")
+
+
+def test_a_comma_list_of_sweeps_reads_each_run_from_the_folder_that_holds_it(tmp_path):
+    """wmi lives in mini_main and wmi:selector.mu=0.9 in mini_mu: one bench reads both, trains nothing."""
+    bench = load_bench()
+    for sweep, run in (("mini_main", "76ac8e498f1d"), ("mini_mu", "54d20354e9bb")):
+        shutil.copytree(REPO / "results" / "reference-v1" / sweep / run, tmp_path / sweep / run)
+    both = "mini_main,mini_mu"
+    _, main_run, _ = bench.locate("wmi", 0, str(tmp_path), FIRST_MINIATURE, both)
+    _, mu_run, _ = bench.locate("wmi:selector.mu=0.9", 0, str(tmp_path), FIRST_MINIATURE, both)
+    assert main_run.path == tmp_path / "mini_main" / "76ac8e498f1d"
+    assert mu_run.path == tmp_path / "mini_mu" / "54d20354e9bb"
+    # a run in neither is placed in the first folder, where the bench would train it
+    _, new_run, _ = bench.locate("wmi:selector.mu=0.2", 0, str(tmp_path), FIRST_MINIATURE, both)
+    assert new_run.path.parent == tmp_path / "mini_main" and not new_run.path.exists()
+    assert not bench.run_arm("wmi:selector.mu=0.9", 0, str(tmp_path), FIRST_MINIATURE, both)["trained"]
 
 
 def test_reuse_only_reads_the_campaign_and_names_an_arm_it_has_no_run_of(tmp_path):
