@@ -129,18 +129,24 @@ def validate(cfg: DictConfig) -> None:
 
     First the schema (insight_cli/schema.py: every field's type and range, and the cross-field limits), then the
     selector's own checks, then the GPU-path contradictions (launch/preflight.py)."""
+    validate_plain(OmegaConf.to_container(cfg, resolve=True))
+
+
+def validate_plain(plain: Mapping[str, Any]) -> None:
+    """:func:`validate` on a resolved config as plain containers (every check reads it as a mapping), which spares
+    building a DictConfig per run of a large sweep."""
     from insight_cli import schema
     from insight_cli.selectors import SelectorConfigError, build_selector
 
-    schema.check(OmegaConf.to_container(cfg, resolve=True))
+    schema.check(plain)
     try:
         # Building the selector on a one-prompt dataset runs its own range checks (μ, η, λ, ...).
-        build_selector(1, cfg.selector, seed=0)
+        build_selector(1, plain["selector"], seed=0)
     except (SelectorConfigError, ValueError, KeyError) as exc:
         raise ConfigError(_one_line(exc)) from None
     from insight_cli.launch.preflight import check_config  # GPU-path contradictions (tensor parallel vs GPUs)
 
-    check_config(cfg)
+    check_config(plain)
 
 
 def to_yaml(cfg: DictConfig) -> str:
@@ -272,11 +278,11 @@ class Composer:
         up to the seed, which only the schema reads."""
         from insight_cli import schema
 
-        schema.check(plain)
         key = json.dumps({k: v for k, v in plain.items() if k != "seed"}, sort_keys=True, default=str)
         if key in self._validated:
+            schema.check(plain)
             return
-        validate(as_config(plain))
+        validate_plain(plain)
         self._validated.add(key)
 
 

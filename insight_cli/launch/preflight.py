@@ -17,6 +17,9 @@ Two kinds, called at two moments:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from omegaconf import DictConfig
 
 from insight_cli import envinfo
@@ -31,7 +34,7 @@ DEEPSPEED_HINT = "install it (pip install deepspeed) or set model.distributed=fs
 STRATEGIES = ("none", "zero3", "fsdp")  # model.distributed; zero3 and fsdp name conf/accelerate/<strategy>.yaml
 
 
-def training_processes(cfg: DictConfig) -> int:
+def training_processes(cfg: Mapping[str, Any]) -> int:
     """Training processes of one run: one per GPU (``model.gpus``); on CPU ``launcher.processes`` (default 1).
 
     More than one means the job starts them with a distributed launch (insight_cli/launch/processes.py)."""
@@ -42,7 +45,7 @@ def training_processes(cfg: DictConfig) -> int:
     return max(1, int(requested)) if requested is not None else 1
 
 
-def process_problems(cfg: DictConfig) -> list[str]:
+def process_problems(cfg: Mapping[str, Any]) -> list[str]:
     """How one run is split over processes: the strategy, the process count and the batch must agree."""
     model, launcher, trainer = cfg["model"], cfg["launcher"], cfg["trainer"]
     name, gpus = model.get("name"), int(model.get("gpus") or 0)
@@ -77,7 +80,7 @@ def process_problems(cfg: DictConfig) -> list[str]:
     return problems
 
 
-def config_problems(cfg: DictConfig) -> list[str]:
+def config_problems(cfg: Mapping[str, Any]) -> list[str]:
     """Contradictions inside the config itself, one line each."""
     model = cfg["model"]
     gpus, vllm = int(model.get("gpus") or 0), model.get("vllm") or {}
@@ -127,8 +130,8 @@ def environment_problems(cfg: DictConfig) -> list[str]:
     return problems + tracker_problems(cfg, python)
 
 
-def check_config(cfg: DictConfig) -> None:
-    """Raise the first config contradiction as a one-line ConfigError."""
+def check_config(cfg: Mapping[str, Any]) -> None:
+    """Raise the first config contradiction as a one-line ConfigError (a DictConfig or its plain containers)."""
     for problem in config_problems(cfg):
         raise ConfigError(problem)
 
